@@ -1,0 +1,205 @@
+"""The one error hierarchy of genproto.
+
+Every error a user can trigger derives from :class:`GenprotoError` *and* from the
+builtin a caller would naturally catch (``ValueError``, ``TypeError``,
+``LookupError`` ...), so ``except ValueError`` keeps working for people who do
+not know genproto. Each error carries the facts as attributes (the bad value,
+what is allowed, how to fix it) and renders them into a message of the form::
+
+    <what>: got <value>; allowed: <allowed>. <fix>
+
+so that a message always names the bad value, the allowed set and the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "CheckpointError",
+    "CheckpointNotFoundError",
+    "ConditionError",
+    "DataError",
+    "DataFileNotFoundError",
+    "DeviceError",
+    "DuplicateModelError",
+    "GenprotoError",
+    "InputError",
+    "InputTypeError",
+    "InvalidArgumentError",
+    "ArgumentTypeError",
+    "LikelihoodUnavailable",
+    "OptionError",
+    "OptionTypeError",
+    "PluginError",
+    "UnknownModelError",
+]
+
+_MISSING: Any = object()
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr`` of ``value`` cut to ``limit`` characters, with its type for clarity."""
+    text = repr(value)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+class GenprotoError(Exception):
+    """Base of every genproto error.
+
+    Attributes:
+        what: the thing that is wrong, e.g. ``"sample() argument 'n'"``.
+        value: the bad value (``None`` when there is no single value).
+        allowed: a description of what would have been accepted.
+        fix: one sentence telling the user what to do.
+    """
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        value: Any = _MISSING,
+        allowed: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        self.what = what
+        self.value = None if value is _MISSING else value
+        self.allowed = allowed
+        self.fix = fix
+        parts = [what]
+        if value is not _MISSING:
+            parts[0] += f": got {_short(value)}"
+        if allowed:
+            parts.append(f"allowed: {allowed}")
+        message = "; ".join(parts)
+        if fix:
+            message += f". {fix}"
+        super().__init__(message)
+
+
+class InvalidArgumentError(GenprotoError, ValueError):
+    """An argument has the right type but a value outside what is allowed."""
+
+
+class ArgumentTypeError(GenprotoError, TypeError):
+    """An argument has the wrong type."""
+
+
+class ConditionError(InvalidArgumentError):
+    """A condition is malformed, out of range, or given to an unconditional model."""
+
+
+class InputError(GenprotoError, ValueError):
+    """Data handed to a model (``x`` of ``log_likelihood``) has a bad shape, value or device."""
+
+
+class InputTypeError(GenprotoError, TypeError):
+    """Data handed to a model is not a tensor, or has the wrong dtype."""
+
+
+class DeviceError(GenprotoError, ValueError):
+    """A requested device does not exist on this machine."""
+
+
+class OptionError(GenprotoError, ValueError):
+    """An option (to a model factory or to ``sample``) is unknown or out of range."""
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        option: str,
+        value: Any = _MISSING,
+        allowed: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        self.option = option
+        super().__init__(what, value=value, allowed=allowed, fix=fix)
+
+
+class OptionTypeError(OptionError, TypeError):
+    """An option has the wrong type."""
+
+
+class LikelihoodUnavailable(GenprotoError, NotImplementedError):
+    """The model defines no likelihood (e.g. a GAN); ``log_likelihood`` cannot be computed."""
+
+    def __init__(self, model: str, paradigms: Sequence[str], *, fix: str | None = None) -> None:
+        self.model = model
+        self.paradigms = tuple(paradigms)
+        super().__init__(
+            f"model {model!r} ({' + '.join(self.paradigms)}) declares likelihood 'none'",
+            allowed="log_likelihood() only on models whose capabilities.likelihood is "
+            "exact, bound or estimate",
+            fix=fix
+            or "Pick a model with a likelihood: genproto.registry.find(likelihood=Likelihood.EXACT)",
+        )
+
+
+class UnknownModelError(GenprotoError, LookupError):
+    """No installed plugin registers a model under this name."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        available: Sequence[str],
+        suggestions: Sequence[str] = (),
+        failed_plugins: Sequence[str] = (),
+    ) -> None:
+        self.name = name
+        self.available = tuple(available)
+        self.suggestions = tuple(suggestions)
+        self.failed_plugins = tuple(failed_plugins)
+        if self.suggestions:
+            fix = f"Did you mean {', '.join(repr(s) for s in self.suggestions)}?"
+        else:
+            fix = (
+                f"Install the plugin that provides it, e.g. `pip install genproto-{name}`, "
+                "or run `genproto plugins` to see what is installed"
+            )
+        if self.failed_plugins:
+            fix += f" (plugins that failed to load: {', '.join(self.failed_plugins)})"
+        super().__init__(
+            "unknown model",
+            value=name,
+            allowed=", ".join(repr(a) for a in self.available) or "no model is installed",
+            fix=fix,
+        )
+
+
+class DuplicateModelError(GenprotoError, ValueError):
+    """Two plugins register a model under the same name."""
+
+    def __init__(self, name: str, first: str, second: str) -> None:
+        self.name = name
+        self.first = first
+        self.second = second
+        super().__init__(
+            f"model name {name!r} is registered by two plugins: {first!r} and {second!r}",
+            allowed="one plugin per model name",
+            fix="Uninstall one of the two plugins, or restrict loading with GENPROTO_PLUGINS",
+        )
+
+
+class PluginError(GenprotoError, TypeError):
+    """A plugin is malformed: a misspelled hook, a bad registration, a wrong signature."""
+
+
+class CheckpointError(GenprotoError, ValueError):
+    """A checkpoint directory is truncated, corrupted, foreign or from a newer protocol."""
+
+
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """The checkpoint directory or one of its files does not exist."""
+
+
+class DataError(GenprotoError, ValueError):
+    """A data set has a bad shape, dtype or value."""
+
+
+class DataFileNotFoundError(DataError, FileNotFoundError):
+    """A data file does not exist."""

@@ -1,0 +1,128 @@
+"""Declared options and their validation.
+
+A plugin declares the options its factory (``registry.get(name, **options)``)
+and its ``sample`` accept as :class:`Option` values. genproto validates what a
+user passes against them before the plugin sees it, so a typo or an
+out-of-range value fails with an error naming the option, the bad value and
+the allowed ones, instead of a ``TypeError`` from deep inside a constructor.
+Unknown options are errors, never ignored.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from genproto.errors import OptionError, OptionTypeError
+
+__all__ = ["Option", "validate_options"]
+
+_TYPES = (bool, int, float, str)
+
+
+@attrs.frozen
+class Option:
+    """One option: its name, type, default and allowed values.
+
+    Attributes:
+        name: the keyword.
+        type: ``bool``, ``int``, ``float`` or ``str``. An ``int`` is accepted for a
+            ``float`` option; a ``bool`` is never accepted for a number.
+        default: the value used when the option is not given (``None`` allowed
+            when ``nullable``).
+        help: one line for ``genproto info``.
+        choices: the allowed values, if they form a finite set.
+        minimum, maximum: bounds for numbers; ``exclusive_minimum`` makes the lower
+            bound strict (``temperature > 0``).
+        nullable: whether ``None`` is an allowed value.
+    """
+
+    name: str
+    type: type
+    default: Any
+    help: str = ""
+    choices: tuple[Any, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    nullable: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if self.type not in _TYPES:
+            raise ValueError(f"Option {self.name!r}: type must be one of bool/int/float/str")
+        if self.default is not None or not self.nullable:
+            self.validate(self.default, where="default")
+
+    def allowed(self) -> str:
+        """A human description of the allowed values."""
+        if self.choices is not None:
+            text = " | ".join(repr(c) for c in self.choices)
+        else:
+            text = self.type.__name__
+            low = None if self.minimum is None else f"{self.minimum:g}"
+            high = None if self.maximum is None else f"{self.maximum:g}"
+            if low is not None and high is not None:
+                text += f" in {'(' if self.exclusive_minimum else '['}{low}, {high}]"
+            elif low is not None:
+                text += f" {'>' if self.exclusive_minimum else '>='} {low}"
+            elif high is not None:
+                text += f" <= {high}"
+        if self.nullable:
+            text += " or None"
+        return text
+
+    def validate(self, value: Any, *, where: str) -> Any:
+        """Return ``value`` (an ``int`` widened to ``float`` where needed) or raise."""
+        what = f"{where} option {self.name!r}"
+        if value is None and self.nullable:
+            return None
+        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not self.type and not (
+            self.type is not bool and isinstance(value, self.type) and not isinstance(value, bool)
+        ):
+            raise OptionTypeError(
+                what, option=self.name, value=value, allowed=self.allowed(), fix=self.help or None
+            )
+        if self.choices is not None and value not in self.choices:
+            raise OptionError(what, option=self.name, value=value, allowed=self.allowed())
+        if isinstance(value, float) and not math.isfinite(value):
+            raise OptionError(what, option=self.name, value=value, allowed=self.allowed())
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            too_low = self.minimum is not None and (
+                value <= self.minimum if self.exclusive_minimum else value < self.minimum
+            )
+            too_high = self.maximum is not None and value > self.maximum
+            if too_low or too_high:
+                raise OptionError(what, option=self.name, value=value, allowed=self.allowed())
+        return value
+
+
+def validate_options(
+    given: Mapping[str, Any], declared: Sequence[Option], *, where: str
+) -> dict[str, Any]:
+    """Check ``given`` against ``declared``; return every declared option's value.
+
+    Raises:
+        OptionError: an unknown option (with close matches) or a value out of range.
+        OptionTypeError: a value of the wrong type.
+    """
+    specs = {o.name: o for o in declared}
+    for key in given:
+        if key not in specs:
+            close = difflib.get_close_matches(key, list(specs), n=3)
+            hint = f"Did you mean {', '.join(repr(c) for c in close)}?" if close else None
+            raise OptionError(
+                f"unknown {where} option {key!r}",
+                option=key,
+                allowed=", ".join(f"{o.name} ({o.allowed()})" for o in declared) or "no options",
+                fix=hint or f"Run `genproto info` to see the {where} options",
+            )
+    return {
+        name: spec.validate(given[name], where=where) if name in given else spec.default
+        for name, spec in specs.items()
+    }
