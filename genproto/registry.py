@@ -1,0 +1,502 @@
+"""Finding models: a fault-isolated pluggy registry over entry-point plugins.
+
+Plugins are distributions with an entry point in group ``genproto``; each
+implements the ``register_models`` hook (see :mod:`genproto.hookspecs`). The
+registry is built on first use, never at import. Unlike pluggy's own
+``load_setuptools_entrypoints``, which aborts on the first plugin that fails,
+each entry point is loaded and called on its own, so one broken plugin is
+reported (distribution, version, cause) while every other one still loads.
+``check_pending`` catches misspelled hook names, which pluggy would otherwise
+register silently.
+
+The environment variable ``GENPROTO_PLUGINS`` (comma-separated entry-point or
+distribution names; empty for none) restricts which plugins load.
+
+Typical use::
+
+    import genproto
+    model = genproto.registry.get("diffusion", steps=50)
+    exact = genproto.registry.find(likelihood="exact")
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.metadata
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import attrs
+import pluggy
+
+from genproto.errors import (
+    DuplicateModelError,
+    GenprotoError,
+    InvalidArgumentError,
+    PluginError,
+    UnknownModelError,
+)
+from genproto.hookspecs import PROJECT, Specs
+from genproto.options import Option, validate_options
+from genproto.protocol import (
+    Capabilities,
+    CostGrowth,
+    EventKind,
+    GenerativeModel,
+    Likelihood,
+    Paradigm,
+    protocol_compatible,
+)
+
+__all__ = [
+    "ENV_PLUGINS",
+    "ENTRY_POINT_GROUP",
+    "ModelEntry",
+    "PluginRecord",
+    "Registry",
+    "default",
+    "entries",
+    "find",
+    "get",
+    "names",
+    "plugins",
+    "register",
+    "reset",
+]
+
+ENTRY_POINT_GROUP = "genproto"
+ENV_PLUGINS = "GENPROTO_PLUGINS"
+IN_PROCESS = "<in-process>"
+
+
+@attrs.frozen
+class ModelEntry:
+    """A registered model: how to build it and what it declares, before it is built."""
+
+    name: str
+    factory: Callable[..., Any] = attrs.field(eq=False, repr=False)
+    capabilities: Capabilities
+    options: tuple[Option, ...]
+    description: str
+    plugin: str
+    distribution: str | None
+    version: str | None
+
+
+@attrs.frozen
+class PluginRecord:
+    """What the registry knows about one plugin: where it came from and how loading went."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    hooks: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self.error is None
+
+    def label(self) -> str:
+        """``name (distribution version)`` for messages."""
+        if self.distribution is None:
+            return self.name
+        return f"{self.name} ({self.distribution} {self.version})"
+
+
+def _allowed_from_env() -> frozenset[str] | None:
+    raw = os.environ.get(ENV_PLUGINS)
+    if raw is None:
+        return None
+    return frozenset(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _coerce_enum(enum_type: type[Any], value: Any, argument: str) -> Any:
+    if isinstance(value, enum_type):
+        return value
+    try:
+        return enum_type(value)
+    except ValueError:
+        raise InvalidArgumentError(
+            f"find() argument {argument!r}",
+            value=value,
+            allowed=", ".join(repr(m.value) for m in enum_type),
+        ) from None
+
+
+class Registry:
+    """Models registered by plugins (from entry points) and in-process.
+
+    Args:
+        entry_points: whether to load plugins from the ``genproto`` entry-point group.
+        allow: names of the entry points or distributions to load; ``None`` reads
+            ``GENPROTO_PLUGINS`` (unset: load all).
+    """
+
+    def __init__(
+        self, *, entry_points: bool = True, allow: Iterable[str] | None = None
+    ) -> None:
+        self._use_entry_points = entry_points
+        self._allow = frozenset(allow) if allow is not None else _allowed_from_env()
+        self._manager = pluggy.PluginManager(PROJECT)
+        self._manager.add_hookspecs(Specs)
+        self._entries: dict[str, ModelEntry] = {}
+        self._plugins: dict[str, PluginRecord] = {}
+        self._loaded = False
+        self._lock = threading.RLock()
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def _ensure_loaded(self) -> None:
+        with self._lock:
+            if self._loaded:
+                return
+            self._loaded = True
+            if self._use_entry_points:
+                for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+                    dist = ep.dist
+                    dist_name = dist.name if dist is not None else None
+                    if self._allow is not None and not (
+                        ep.name in self._allow or dist_name in self._allow
+                    ):
+                        continue
+                    self._load_entry_point(ep)
+
+    def _load_entry_point(self, ep: importlib.metadata.EntryPoint) -> None:
+        dist = ep.dist
+        distribution = dist.name if dist is not None else None
+        version = dist.version if dist is not None else None
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # a broken plugin must not stop the others
+            self._plugins[ep.name] = PluginRecord(
+                ep.name, distribution, version, error=f"import failed: {type(exc).__name__}: {exc}"
+            )
+            return
+        self.add_plugin(plugin, name=ep.name, distribution=distribution, version=version)
+
+    def add_plugin(
+        self,
+        plugin: object,
+        *,
+        name: str,
+        distribution: str | None = None,
+        version: str | None = None,
+    ) -> PluginRecord:
+        """Register a pluggy plugin object (a module or instance with ``@hookimpl`` functions).
+
+        Failures are recorded on the returned :class:`PluginRecord` (and in
+        :meth:`plugins`) instead of raised, so one plugin cannot break the rest.
+        Models the plugin registered before failing are withdrawn.
+        """
+        with self._lock:
+            if name in self._plugins:
+                raise PluginError(
+                    "plugin name already registered",
+                    value=name,
+                    allowed="a name not in " + ", ".join(sorted(self._plugins)),
+                    fix="Give the plugin another name",
+                )
+            record = self._register_plugin(plugin, name, distribution, version)
+            self._plugins[name] = record
+            return record
+
+    def _register_plugin(
+        self, plugin: object, name: str, distribution: str | None, version: str | None
+    ) -> PluginRecord:
+        try:
+            self._manager.register(plugin, name=name)
+        except Exception as exc:
+            return PluginRecord(name, distribution, version, error=f"invalid hooks: {exc}")
+        hooks = tuple(
+            sorted(caller.name for caller in self._manager.get_hookcallers(plugin) or [])
+        )
+        try:
+            self._manager.check_pending()
+        except pluggy.PluginValidationError as exc:
+            self._manager.unregister(plugin)
+            known = [n for n in dir(Specs) if not n.startswith("_")]
+            unknown = [h for h in hooks if h not in known]
+            close = [m for h in unknown for m in difflib.get_close_matches(h, known, n=1)]
+            hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+            return PluginRecord(
+                name, distribution, version, hooks, error=f"unknown hook {unknown}{hint}: {exc}"
+            )
+        registered: list[str] = []
+        caller = self._manager.hook.register_models
+        try:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is not plugin:
+                    continue
+                register = self._make_register(name, distribution, version, registered)
+                impl.function(**{arg: register for arg in impl.argnames})
+        except Exception as exc:
+            for model_name in registered:
+                del self._entries[model_name]
+            self._manager.unregister(plugin)
+            return PluginRecord(
+                name,
+                distribution,
+                version,
+                hooks,
+                error=f"register_models failed: {type(exc).__name__}: {exc}",
+            )
+        return PluginRecord(name, distribution, version, hooks, tuple(registered))
+
+    def _make_register(
+        self,
+        plugin_name: str,
+        distribution: str | None,
+        version: str | None,
+        registered: list[str],
+    ) -> Callable[..., None]:
+        def register(
+            name: str,
+            factory: Callable[..., Any],
+            *,
+            capabilities: Capabilities,
+            options: Sequence[Option] = (),
+            description: str = "",
+        ) -> None:
+            self._add_entry(
+                ModelEntry(
+                    name,
+                    factory,
+                    capabilities,
+                    tuple(options),
+                    description,
+                    plugin_name,
+                    distribution,
+                    version,
+                )
+            )
+            registered.append(name)
+
+        return register
+
+    def _add_entry(self, entry: ModelEntry) -> None:
+        if not isinstance(entry.name, str) or not entry.name.isidentifier():
+            raise PluginError(
+                "model name",
+                value=entry.name,
+                allowed="a Python identifier such as 'diffusion' or 'vae_large'",
+            )
+        if not callable(entry.factory):
+            raise PluginError(f"factory of model {entry.name!r}", value=entry.factory,
+                              allowed="a callable returning a GenerativeModel")
+        if not isinstance(entry.capabilities, Capabilities):
+            raise PluginError(
+                f"capabilities of model {entry.name!r}",
+                value=entry.capabilities,
+                allowed="a genproto.Capabilities",
+            )
+        if not all(isinstance(o, Option) for o in entry.options):
+            raise PluginError(
+                f"options of model {entry.name!r}",
+                value=entry.options,
+                allowed="a sequence of genproto.options.Option",
+            )
+        version = entry.capabilities.protocol_version
+        if not protocol_compatible(version):
+            from genproto.protocol import PROTOCOL_VERSION
+
+            raise PluginError(
+                f"model {entry.name!r} implements protocol {version}",
+                allowed=f"protocol {PROTOCOL_VERSION.split('.')[0]}.x up to {PROTOCOL_VERSION}",
+                fix="Upgrade genproto, or install a plugin version made for this genproto",
+            )
+        existing = self._entries.get(entry.name)
+        if existing is not None:
+            raise DuplicateModelError(entry.name, existing.plugin, entry.plugin)
+        self._entries[entry.name] = entry
+
+    # -- in-process registration ------------------------------------------------------------
+
+    def register(
+        self,
+        name: str,
+        factory: Callable[..., Any],
+        *,
+        capabilities: Capabilities,
+        options: Sequence[Option] = (),
+        description: str = "",
+    ) -> ModelEntry:
+        """Register a model factory from the running program (no plugin needed)."""
+        self._ensure_loaded()
+        with self._lock:
+            entry = ModelEntry(
+                name, factory, capabilities, tuple(options), description, IN_PROCESS, None, None
+            )
+            self._add_entry(entry)
+            return entry
+
+    def unregister(self, name: str) -> None:
+        """Remove an in-process registration (plugins' models are removed with the plugin)."""
+        with self._lock:
+            self.entry(name)
+            del self._entries[name]
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def entry(self, name: str) -> ModelEntry:
+        """The registration of ``name``; ``UnknownModelError`` with close matches if absent."""
+        self._ensure_loaded()
+        if not isinstance(name, str):
+            raise UnknownModelError(repr(name), available=sorted(self._entries))
+        found = self._entries.get(name)
+        if found is None:
+            raise UnknownModelError(
+                name,
+                available=sorted(self._entries),
+                suggestions=difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.5),
+                failed_plugins=[r.label() for r in self._plugins.values() if not r.loaded],
+            )
+        return found
+
+    def get(self, name: str, **options: Any) -> GenerativeModel:
+        """Build a ready model: options are validated against the declared ones first."""
+        entry = self.entry(name)
+        values = validate_options(options, entry.options, where=f"model {name!r}")
+        try:
+            model = entry.factory(**values)
+        except GenprotoError:
+            raise
+        except Exception as exc:
+            raise PluginError(
+                f"factory of model {name!r} (plugin {entry.plugin}) failed: "
+                f"{type(exc).__name__}: {exc}",
+                fix="This is a bug in the plugin; report it to its authors",
+            ) from exc
+        if not isinstance(model, GenerativeModel):
+            raise PluginError(
+                f"factory of model {name!r} returned",
+                value=model,
+                allowed="an object implementing genproto.GenerativeModel",
+                fix="This is a bug in the plugin; report it to its authors",
+            )
+        bind = getattr(model, "bind_origin", None)
+        if callable(bind):
+            bind(name=name, options=values, distribution=entry.distribution, version=entry.version)
+        return model
+
+    def names(self) -> list[str]:
+        """Sorted names of every registered model."""
+        self._ensure_loaded()
+        return sorted(self._entries)
+
+    def entries(self) -> list[ModelEntry]:
+        """Every registration, sorted by name."""
+        self._ensure_loaded()
+        return [self._entries[n] for n in sorted(self._entries)]
+
+    def plugins(self) -> list[PluginRecord]:
+        """Every plugin seen, loaded or failed, sorted by name."""
+        self._ensure_loaded()
+        return [self._plugins[n] for n in sorted(self._plugins)]
+
+    def failures(self) -> list[PluginRecord]:
+        """Plugins that failed to load, with their causes."""
+        return [p for p in self.plugins() if not p.loaded]
+
+    def find(
+        self,
+        *,
+        likelihood: Likelihood | str | None = None,
+        cost: CostGrowth | str | None = None,
+        paradigm: Paradigm | str | None = None,
+        conditional: bool | None = None,
+        event: EventKind | str | None = None,
+    ) -> list[ModelEntry]:
+        """Registrations whose declared capabilities match every criterion given.
+
+        ``find(likelihood="exact")``, ``find(cost="single_pass")``,
+        ``find(paradigm="diffusion")`` (matches hybrids containing it).
+        """
+        want_l = None if likelihood is None else _coerce_enum(Likelihood, likelihood, "likelihood")
+        want_c = None if cost is None else _coerce_enum(CostGrowth, cost, "cost")
+        want_p = None if paradigm is None else _coerce_enum(Paradigm, paradigm, "paradigm")
+        want_e = None if event is None else _coerce_enum(EventKind, event, "event")
+        if conditional is not None and not isinstance(conditional, bool):
+            raise InvalidArgumentError(
+                "find() argument 'conditional'", value=conditional, allowed="True, False or None"
+            )
+        found = []
+        for entry in self.entries():
+            caps = entry.capabilities
+            if want_l is not None and caps.likelihood is not want_l:
+                continue
+            if want_c is not None and caps.cost.growth is not want_c:
+                continue
+            if want_p is not None and want_p not in caps.paradigms:
+                continue
+            if want_e is not None and caps.event.kind is not want_e:
+                continue
+            if conditional is not None and caps.conditional is not conditional:
+                continue
+            found.append(entry)
+        return found
+
+
+# -- the process-wide default registry ---------------------------------------------------------
+
+_default: Registry | None = None
+_default_lock = threading.Lock()
+
+
+def default() -> Registry:
+    """The process-wide registry, built (and its plugins loaded) on first use."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Registry()
+        return _default
+
+
+def reset() -> None:
+    """Forget the default registry so the next use rebuilds it (e.g. after ``pip install``)."""
+    global _default
+    with _default_lock:
+        _default = None
+
+
+def get(name: str, **options: Any) -> GenerativeModel:
+    """Build the model registered as ``name`` in the default registry."""
+    return default().get(name, **options)
+
+
+def find(**criteria: Any) -> list[ModelEntry]:
+    """Registrations in the default registry matching the criteria (see :meth:`Registry.find`)."""
+    return default().find(**criteria)
+
+
+def names() -> list[str]:
+    """Names of every model in the default registry."""
+    return default().names()
+
+
+def entries() -> list[ModelEntry]:
+    """Every registration in the default registry."""
+    return default().entries()
+
+
+def plugins() -> list[PluginRecord]:
+    """Every plugin the default registry saw, with load errors."""
+    return default().plugins()
+
+
+def register(
+    name: str,
+    factory: Callable[..., Any],
+    *,
+    capabilities: Capabilities,
+    options: Sequence[Option] = (),
+    description: str = "",
+) -> ModelEntry:
+    """Register a model factory in the default registry from the running program."""
+    return default().register(
+        name, factory, capabilities=capabilities, options=options, description=description
+    )
+
