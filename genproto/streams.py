@@ -1,0 +1,780 @@
+"""Per-sample keyed random streams: every random number of sample ``i`` depends only on (seed, i).
+
+genproto's sampler promises that sample ``i`` of a run with seed ``s`` is the same whatever the
+batch size, however the run is split across processes, and on CPU and GPU alike. PyTorch's
+generators cannot give that: one generator per batch couples the samples, and the CPU normal
+sampler changes algorithm at 16 elements, so ``randn(8)`` twice is not ``randn(16)``. Here every
+draw of sample ``i`` comes from a *counter-based* stream keyed by (seed, i), computed with
+vectorised int64 torch ops (no Python loop over samples), so the same integers come out on any
+device.
+
+The generator (Steele, Lea & Flood 2014, "Fast splittable pseudorandom number generators",
+OOPSLA; ``mix64`` is Stafford's 2011 "variant 13" of the murmur3 finaliser), all mod 2^64::
+
+    F            = mix64(seed + G)                   # family key: SplitMix64(seed)'s 1st output
+    F_fork(name) = mix64(F ^ blake2b64(name))        # an independent family per fork name
+    key_i        = mix64(F + (2i + 1) * G)           # SplitMix64 outputs 2i+1 and 2i+2 from F:
+    gamma_i      = mix_gamma(F + (2i + 2) * G)       #   SplittableRandom.split() for sample i
+    word(i, j)   = mix64(key_i + (j + 1) * gamma_i)  # word j = 0, 1, 2, ... of sample i
+
+with ``G = 0x9e3779b97f4a7c15`` (the golden gamma). Each sample has its own odd gamma
+(``mix_gamma`` flips gammas with fewer than 24 bit transitions, as in the paper), so two samples'
+streams never run in step: with one shared gamma, samples whose keys happen to differ by a
+multiple of it would see the same words shifted; with distinct gammas two streams meet only at
+isolated words, as often as a random function's outputs would (~W^2 / 2^64 for W words each).
+
+Conversions, with the words each uses per sample for ``n`` values:
+
+* ``uniform`` float32: one 32-bit half ``k`` per value, ``u = (2k + 1) 2^-33`` rounded to float32
+  and kept inside (0, 1) (the top 2^-25 of mass lands on ``1 - 2^-24``, the float nearest to it);
+  smallest value 2^-33; ceil(n/2) words. float64: 53 bits, ``(2k + 1) 2^-53`` exactly, n words.
+* ``normal``: Box-Muller (Box & Muller 1958), both outputs ``r cos t, r sin t`` of each pair used.
+  float32: the high half of a word gives the radius ``r = sqrt(-2 log u)``, the low half the angle,
+  so |z| <= sqrt(66 ln 2) = 6.76 (P(|Z| > 6.76) ~ 1.4e-11); ceil(n/2) words. float64: two words a
+  pair, |z| <= sqrt(106 ln 2) = 8.57; 2 ceil(n/2) words.
+* ``gumbel``: ``-log(-log1p(-u))``, fine in the upper tail (g <= 22.9, P(G > 22.9) ~ 1e-10); in
+  float32 the lower tail is cut at -2.81 (P(G < -2.81) ~ 6e-8); as ``uniform``.
+* ``categorical``: Gumbel-max over the last dim of the logits; as ``gumbel`` of the logits' shape.
+* ``randint``: a 63-bit word mod ``high <= 2^32``, bias at most high / 2^63 <= 2^-31; n words.
+* ``truncated_normal``: inverse CDF (``ndtri``) of a float64 uniform, each half of the interval
+  mapped from its own tail so both tails keep full precision; n words.
+* ``rademacher``: one bit per value; ceil(n/64) words.
+
+The draw rule. A :class:`KeyedStreams` keeps a *position*: the number of words each sample has
+used so far. Every draw takes the next words of every sample's stream and advances the position by
+the words used *per sample*, so the k-th draw a model makes reads the same words for sample ``i``
+whatever else is in the batch. Hence **a model must make the same sequence of draws, with the same
+per-sample shapes and dtypes, for every sample** -- never a draw whose size depends on the batch
+size or on another sample's values. Use :meth:`KeyedStreams.fork` for an independent family (e.g.
+``'likelihood'`` vs ``'sample'``) so that adding a draw in one family does not shift another, and
+:meth:`KeyedStreams.select` to draw for part of the batch (it shares, and advances, the position).
+
+The streams need int64 addition and multiplication to wrap mod 2^64. torch does so on CPU and
+CUDA, but C++ does not promise it, so each device is checked once, before its first use, against a
+pure-Python reference (:func:`selftest`, a few milliseconds). Nothing here reads or changes
+torch's, numpy's or :mod:`random`'s global RNG; :func:`fresh_seed` asks the operating system.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+import operator
+import secrets
+from collections.abc import Callable
+from typing import Any, SupportsIndex
+
+import torch
+
+from genproto.errors import ArgumentTypeError, DeviceError, InvalidArgumentError
+
+__all__ = ["MAX_RANDINT", "MAX_SEED", "STREAMS_VERSION", "KeyedStreams", "fresh_seed", "selftest"]
+
+STREAMS_VERSION = 1
+"""The definition of the streams and conversions; recorded in provenance, bumped on any change
+that alters a drawn number (tests/test_streams.py freezes known answers for it)."""
+
+MAX_SEED = 2**63 - 1
+"""The largest seed; seeds are ints in ``[0, MAX_SEED]``."""
+
+MAX_RANDINT = 2**32
+"""The largest ``high`` accepted by :meth:`KeyedStreams.randint` (modulo bias <= high / 2^63)."""
+
+_MASK64 = (1 << 64) - 1
+_MASK32 = (1 << 32) - 1
+_GOLDEN = 0x9E3779B97F4A7C15  # the golden gamma, odd, ~2^64 / phi
+_MIX1 = 0xBF58476D1CE4E5B9  # Stafford's variant 13 multipliers
+_MIX2 = 0x94D049BB133111EB
+_GAMMA_FLIP = 0xAAAAAAAAAAAAAAAA  # mix_gamma's fix for gammas with few bit transitions
+_MIN_GAMMA_TRANSITIONS = 24
+
+_CPU_BLOCK_WORDS = 1 << 18  # words per block on the CPU: 2 MiB of int64, cache-sized
+_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+_SEED_ALLOWED = f"int in [0, 2**63 - 1] (= [0, {MAX_SEED}]); numpy integers accepted"
+_SEED_FIX = "Pass a Python int, e.g. seed=1234, or draw one with genproto.streams.fresh_seed()"
+
+
+def _signed(value: int) -> int:
+    """The int64 (two's complement) reading of the 64-bit pattern of ``value``."""
+    value &= _MASK64
+    return value - (1 << 64) if value >> 63 else value
+
+
+_S_GOLDEN = _signed(_GOLDEN)
+_S_MIX1 = _signed(_MIX1)
+_S_MIX2 = _signed(_MIX2)
+_S_GAMMA_FLIP = _signed(_GAMMA_FLIP)
+
+
+# ---------------------------------------------------------------------------------------------
+# The mixers, on Python ints (family keys, self-test) and on int64 tensors (everything per sample)
+# ---------------------------------------------------------------------------------------------
+
+
+def _mix64_int(z: int) -> int:
+    """Stafford's variant 13 finaliser on a Python int (mod 2^64): SplitMix64's output function."""
+    z &= _MASK64
+    z = ((z ^ (z >> 30)) * _MIX1) & _MASK64
+    z = ((z ^ (z >> 27)) * _MIX2) & _MASK64
+    return z ^ (z >> 31)
+
+
+def _srl(x: torch.Tensor, shift: int) -> torch.Tensor:
+    """Logical right shift of int64 bit patterns (torch's ``>>`` is arithmetic: mask the fill)."""
+    return (x >> shift) & ((1 << (64 - shift)) - 1)
+
+
+def _mix64_(z: torch.Tensor, scratch: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`_mix64_int` on an int64 tensor, in place; multiplications wrap mod 2^64.
+
+    ``scratch`` (same shape as ``z``) holds the shifted copies, so that big draws allocate one
+    buffer instead of one per step (fresh allocations, i.e. page faults, dominate on CPU).
+    """
+    tmp = torch.empty_like(z) if scratch is None else scratch
+    for shift, multiplier in ((30, _S_MIX1), (27, _S_MIX2), (31, None)):
+        torch.bitwise_right_shift(z, shift, out=tmp)
+        tmp &= (1 << (64 - shift)) - 1  # logical shift: clear the sign fill
+        z ^= tmp
+        if multiplier is not None:
+            z *= multiplier
+    return z
+
+
+def _popcount64(x: torch.Tensor) -> torch.Tensor:
+    """Number of set bits of each int64 bit pattern (SWAR; torch has no popcount)."""
+    x = x - (_srl(x, 1) & 0x5555555555555555)
+    x = (x & 0x3333333333333333) + (_srl(x, 2) & 0x3333333333333333)
+    x = (x + _srl(x, 4)) & 0x0F0F0F0F0F0F0F0F
+    return _srl(x * 0x0101010101010101, 56)
+
+
+def _mix_gamma_(z: torch.Tensor) -> torch.Tensor:
+    """An odd gamma from a counter: mix64, force odd, flip bits if it has < 24 bit transitions."""
+    z = _mix64_(z) | 1
+    transitions = _popcount64(z ^ _srl(z, 1))
+    return torch.where(transitions < _MIN_GAMMA_TRANSITIONS, z ^ _S_GAMMA_FLIP, z)
+
+
+def _family_key(seed: int, path: tuple[str, ...]) -> int:
+    """The 64-bit key of the stream family ``path`` (fork names, outermost first) under ``seed``."""
+    key = _mix64_int(seed + _GOLDEN)
+    for name in path:
+        digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8, person=b"genproto.fork")
+        key = _mix64_int(key ^ int.from_bytes(digest.digest(), "little"))
+    return key
+
+
+def _sample_keys(family: int, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample (key, gamma), each (B,) int64: SplitMix64 outputs 2i+1, 2i+2 from ``family``."""
+    odd = indices * 2 + 1  # (B,)  2i + 1, mod 2^64
+    keys = _mix64_(odd * _S_GOLDEN + _signed(family))
+    gammas = _mix_gamma_((odd + 1) * _S_GOLDEN + _signed(family))
+    return keys, gammas
+
+
+def _words_at(
+    keys: torch.Tensor, gammas: torch.Tensor, start: int, count: int, scratch: torch.Tensor
+) -> torch.Tensor:
+    """Words ``start .. start+count-1`` of every sample's stream, (B, count) int64.
+
+    ``scratch`` is an int64 buffer of the same shape, free again on return.
+    """
+    j = torch.arange(start + 1, start + count + 1, dtype=torch.int64, device=keys.device)
+    x = gammas[:, None] * j  # (B, count)  (j + 1) * gamma_i
+    x += keys[:, None]
+    return _mix64_(x, scratch)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bits -> numbers. A converter maps a block of words (R, m) and a free int64 buffer of the same
+# shape to the block's values (R, n); it sees whole rows only, so blocks change no result.
+# ---------------------------------------------------------------------------------------------
+
+_Converter = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _open_unit_f64(words: torch.Tensor) -> torch.Tensor:
+    """(2k + 1) 2^-53 for the top 52 bits k of each word: exact float64 in [2^-53, 1 - 2^-53]."""
+    return (_srl(words, 11) | 1).to(torch.float64).mul_(2.0**-53)
+
+
+def _unit_f32_halves(words: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """(2k + 1) 2^-33 in float32 for each 32-bit half k (high half first): (R, 2m) in [2^-33, 1].
+
+    One rounding (int -> float32, exact below 2^24), then an exact scaling by a power of two.
+    """
+    rows, m = words.shape
+    out = torch.empty(rows, m, 2, dtype=torch.float32, device=words.device)  # (R, m, 2)
+    torch.bitwise_right_shift(words, 31, out=k)  # top 33 bits: (high half) * 2 + bit 31
+    k &= (1 << 33) - 1
+    k |= 1
+    out[..., 0] = k
+    torch.bitwise_and(words, _MASK32, out=k)  # low half
+    k <<= 1
+    k |= 1
+    out[..., 1] = k
+    return out.mul_(2.0**-33).reshape(rows, 2 * m)
+
+
+@functools.cache
+def _open_bounds(dtype: torch.dtype) -> tuple[float, float]:
+    """The floats of ``dtype`` nearest to 0 and to 1 strictly inside (0, 1)."""
+    zero, one = torch.zeros((), dtype=dtype), torch.ones((), dtype=dtype)
+    return torch.nextafter(zero, one).item(), torch.nextafter(one, zero).item()
+
+
+def _uniform_converter(n: int, dtype: torch.dtype) -> _Converter:
+    def convert(words: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        if dtype == torch.float64:
+            return _open_unit_f64(words)
+        low, high = _open_bounds(dtype)
+        return _unit_f32_halves(words, k)[:, :n].to(dtype).clamp_(low, high)
+
+    return convert
+
+
+def _gumbel_converter(n: int, dtype: torch.dtype) -> _Converter:
+    uniform = _uniform_converter(n, dtype)
+
+    def convert(words: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        u = uniform(words, k)
+        return u.neg_().log1p_().neg_().log_().neg_()  # -log(E), E = -log1p(-u) ~ Exp(1)
+
+    return convert
+
+
+def _normal_converter(n: int, dtype: torch.dtype) -> _Converter:
+    def convert(words: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        rows = words.shape[0]
+        if dtype == torch.float64:
+            pairs = words.shape[1] // 2
+            w = words.reshape(rows, pairs, 2)
+            radius_u = _open_unit_f64(w[..., 0])  # (R, pairs) in (0, 1)
+            angle = _open_unit_f64(w[..., 1]).mul_(2 * math.pi)
+        else:
+            pairs = words.shape[1]
+            # 1. radius uniform (2k + 1) 2^-33 from the high half, in [2^-33, 1] (r = 0 at 1)
+            torch.bitwise_right_shift(words, 31, out=k)
+            k &= (1 << 33) - 1
+            k |= 1
+            radius_u = k.to(torch.float32).mul_(2.0**-33)  # (R, pairs)
+            # 2. angle 2 pi k' 2^-32 from the low half
+            torch.bitwise_and(words, _MASK32, out=k)
+            angle = k.to(torch.float32).mul_(2 * math.pi * 2.0**-32)  # (R, pairs)
+        # 3. r = sqrt(-2 log u); the pair (r cos t, r sin t) gives values 2m and 2m + 1
+        r = radius_u.log_().mul_(-2.0).sqrt_()
+        z = torch.empty(rows, pairs, 2, dtype=r.dtype, device=r.device)  # (R, pairs, 2)
+        torch.cos(angle, out=z[..., 0])
+        torch.sin(angle, out=z[..., 1])
+        z *= r[..., None]
+        return z.reshape(rows, 2 * pairs)[:, :n].to(dtype)
+
+    return convert
+
+
+def _randint_converter(high: int) -> _Converter:
+    def convert(words: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        return _srl(words, 1).remainder_(high)  # 63 bits mod high
+
+    return convert
+
+
+def _truncated_normal_converter(bound: float, dtype: torch.dtype) -> _Converter:
+    a = 0.5 * math.erfc(bound / math.sqrt(2.0))  # Phi(-bound)
+    m = 1.0 - 2.0 * a
+
+    def convert(words: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        u = _open_unit_f64(words)  # (R, n) float64
+        lower = u < 0.5
+        p = torch.where(lower, u, 1.0 - u).mul_(m).add_(a)  # in (a, 1/2]: the lower tail
+        x = torch.special.ndtri(p)  # <= 0
+        x = torch.where(lower, x, x.neg()).clamp_(-bound, bound)
+        return x.to(dtype).clamp_(-bound, bound)
+
+    return convert
+
+
+def _rademacher_converter(n: int, dtype: torch.dtype) -> _Converter:
+    def convert(words: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        shifts = torch.arange(64, dtype=torch.int64, device=words.device)
+        bits = ((words[..., None] >> shifts) & 1).reshape(words.shape[0], -1)[:, :n]  # {0, 1}
+        return (1 - 2 * bits).to(dtype)
+
+    return convert
+
+
+def _identity(words: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    return words
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not _is_integer(seed):
+        raise ArgumentTypeError(
+            "seed must be an integer", value=seed, allowed=_SEED_ALLOWED, fix=_SEED_FIX
+        )
+    value = operator.index(seed)
+    if not 0 <= value <= MAX_SEED:
+        raise InvalidArgumentError(
+            "seed out of range", value=seed, allowed=_SEED_ALLOWED, fix=_SEED_FIX
+        )
+    return value
+
+
+def _is_integer(value: Any) -> bool:
+    """An int, a numpy integer, or anything with ``__index__`` except bools and tensors."""
+    if isinstance(value, bool | torch.Tensor):
+        return False
+    try:
+        operator.index(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _check_int(value: Any, what: str, *, low: int, high: int | None, fix: str) -> int:
+    allowed = f"int >= {low}" if high is None else f"int in [{low}, {high}]"
+    if isinstance(value, bool) or not _is_integer(value):
+        raise ArgumentTypeError(f"{what} must be an integer", value=value, allowed=allowed, fix=fix)
+    number = operator.index(value)
+    if number < low or (high is not None and number > high):
+        raise InvalidArgumentError(f"{what} out of range", value=value, allowed=allowed, fix=fix)
+    return number
+
+
+def _numel(shape: tuple[Any, ...], where: str) -> int:
+    """Validate a per-sample shape given as ints and return its number of elements."""
+    total = 1
+    for dim in shape:
+        total *= _check_int(
+            dim,
+            f"{where}() shape entry",
+            low=0,
+            high=None,
+            fix=f"Give the per-sample shape as separate ints, e.g. streams.{where}(3, 32, 32)",
+        )
+    return total
+
+
+def _check_dtype(dtype: Any, where: str, allowed: tuple[torch.dtype, ...]) -> torch.dtype:
+    if not isinstance(dtype, torch.dtype) or dtype not in allowed:
+        raise ArgumentTypeError(
+            f"{where}() dtype",
+            value=dtype,
+            allowed=", ".join(str(d) for d in allowed),
+            fix=f"Draw {where}(..., dtype=torch.float32) and convert the result with .to()",
+        )
+    return dtype
+
+
+# ---------------------------------------------------------------------------------------------
+# The public class
+# ---------------------------------------------------------------------------------------------
+
+
+class _Cursor:
+    """The position (words used per sample) shared by a stream family and its selections."""
+
+    __slots__ = ("position",)
+
+    def __init__(self, position: int = 0) -> None:
+        self.position = position
+
+
+class KeyedStreams:
+    """The random streams of a batch of samples: row ``b`` uses the stream of (seed, indices[b]).
+
+    Every draw returns a tensor of shape ``(B, *shape)`` whose row ``b`` depends only on the
+    seed, the fork names, ``indices[b]``, the position and the draw's per-sample shape and dtype --
+    never on the other rows or the device. See the module docstring for the rule a model must follow
+    (the same sequence of draws, with the same per-sample shapes, for every sample).
+
+    Args:
+        seed: an int in ``[0, 2**63 - 1]`` (numpy integers accepted).
+        indices: 1-D integer tensor of the global sample indices (>= 0) of the batch's rows.
+        device: where to compute; defaults to ``indices.device``.
+    """
+
+    def __init__(
+        self,
+        seed: SupportsIndex,
+        indices: torch.Tensor,
+        *,
+        device: torch.device | str | None = None,
+    ) -> None:
+        self._seed = _check_seed(seed)
+        fix = "Pass a 1-D int64 tensor of sample indices, or use KeyedStreams.for_range(seed, a, b)"
+        if not isinstance(indices, torch.Tensor):
+            raise ArgumentTypeError(
+                "indices must be a torch.Tensor", value=indices, allowed="1-D int64 tensor", fix=fix
+            )
+        if indices.dtype == torch.bool or indices.is_floating_point() or indices.is_complex():
+            raise ArgumentTypeError(
+                f"indices must have an integer dtype, not {indices.dtype}",
+                allowed="1-D int64 tensor",
+                fix=fix,
+            )
+        if indices.dim() != 1:
+            raise InvalidArgumentError(
+                f"indices must be 1-D, got shape {tuple(indices.shape)}",
+                allowed="1-D int64 tensor",
+                fix="Flatten the indices: indices.reshape(-1)",
+            )
+        self._device = torch.device(device) if device is not None else indices.device
+        self._indices = indices.to(device=self._device, dtype=torch.int64, copy=True)
+        if self._indices.numel() and int(self._indices.min()) < 0:
+            bad = int(self._indices.min())
+            raise InvalidArgumentError(
+                "sample indices must be >= 0",
+                value=bad,
+                allowed="int64 indices in [0, 2**63 - 1]",
+                fix="Use global sample numbers 0, 1, 2, ... of the run",
+            )
+        _ensure_device_ok(self._device)
+        self._path: tuple[str, ...] = ()
+        self._cursor = _Cursor()
+        self._keys, self._gammas = _sample_keys(_family_key(self._seed, ()), self._indices)
+
+    @classmethod
+    def for_range(
+        cls,
+        seed: SupportsIndex,
+        start: SupportsIndex,
+        stop: SupportsIndex,
+        *,
+        device: torch.device | str | None = None,
+    ) -> KeyedStreams:
+        """The streams of samples ``start, start + 1, ..., stop - 1``."""
+        first = _check_int(start, "for_range() start", low=0, high=MAX_SEED, fix="Use start >= 0")
+        last = _check_int(
+            stop, "for_range() stop", low=first, high=MAX_SEED, fix="Use stop >= start"
+        )
+        return cls(seed, torch.arange(first, last, dtype=torch.int64, device=device))
+
+    def _derive(self, path: tuple[str, ...], rows: torch.Tensor | None) -> KeyedStreams:
+        """A copy for family ``path`` (new position) or for ``rows`` (shared position)."""
+        new = object.__new__(KeyedStreams)
+        new._seed = self._seed
+        new._device = self._device
+        new._path = path
+        if rows is None:
+            new._indices = self._indices
+            new._cursor = _Cursor()
+            new._keys, new._gammas = _sample_keys(_family_key(self._seed, path), self._indices)
+        else:
+            new._indices = self._indices[rows]
+            new._cursor = self._cursor
+            new._keys, new._gammas = self._keys[rows], self._gammas[rows]
+        return new
+
+    # -- facts --------------------------------------------------------------------------------
+
+    @property
+    def seed(self) -> int:
+        """The run's seed."""
+        return self._seed
+
+    @property
+    def indices(self) -> torch.Tensor:
+        """(B,) int64 global sample indices of the rows."""
+        return self._indices
+
+    @property
+    def device(self) -> torch.device:
+        """Where draws are computed and returned."""
+        return self._device
+
+    @property
+    def family(self) -> tuple[str, ...]:
+        """The fork names leading to this family, outermost first (``()`` for the root)."""
+        return self._path
+
+    @property
+    def position(self) -> int:
+        """Words used per sample so far by this family (shared with its selections)."""
+        return self._cursor.position
+
+    def __len__(self) -> int:
+        return int(self._indices.shape[0])
+
+    def __repr__(self) -> str:
+        return (
+            f"KeyedStreams(seed={self._seed}, batch={len(self)}, family={self._path!r}, "
+            f"position={self.position}, device={str(self._device)!r})"
+        )
+
+    # -- families and subsets -----------------------------------------------------------------
+
+    def fork(self, name: str) -> KeyedStreams:
+        """An independent stream family for the same samples, keyed by a hash of ``name``.
+
+        The fork starts at position 0 and has its own position: draws in it do not move this
+        family and vice versa. ``fork(name)`` depends only on this family and ``name`` (not on the
+        position), so forking the same name twice gives the same streams: inside a loop, draw
+        successively from one fork, or give each its own name (``fork(f"step-{k}")``).
+        """
+        if not isinstance(name, str) or not name:
+            raise ArgumentTypeError(
+                "fork() name must be a non-empty str",
+                value=name,
+                allowed="a non-empty str such as 'likelihood'",
+                fix="Name the purpose of the draws, e.g. streams.fork('likelihood')",
+            )
+        return self._derive((*self._path, name), None)
+
+    def select(self, rows: torch.Tensor) -> KeyedStreams:
+        """The streams of a subset of the rows, sharing (and advancing) this family's position.
+
+        ``rows`` is a 1-D integer tensor of row numbers in ``[0, B)`` or a (B,) bool mask. A draw
+        on the selection advances the shared position exactly as the same draw on the whole batch
+        would, so draw once per step for the rows that need it.
+        """
+        fix = "Pass row numbers in [0, B) as a 1-D int64 tensor, or a (B,) bool mask"
+        if not isinstance(rows, torch.Tensor):
+            raise ArgumentTypeError(
+                "select() rows must be a torch.Tensor", value=rows, allowed="1-D tensor", fix=fix
+            )
+        rows = rows.to(self._device)
+        if rows.dtype == torch.bool:
+            if rows.shape != (len(self),):
+                raise InvalidArgumentError(
+                    f"select() mask shape {tuple(rows.shape)} does not match the batch",
+                    allowed=f"a bool mask of shape ({len(self)},)",
+                    fix=fix,
+                )
+            rows = rows.nonzero().reshape(-1)
+        elif rows.is_floating_point() or rows.is_complex():
+            raise ArgumentTypeError(
+                f"select() rows must be integers, not {rows.dtype}", allowed="int64", fix=fix
+            )
+        elif rows.dim() != 1:
+            raise InvalidArgumentError(
+                f"select() rows must be 1-D, got shape {tuple(rows.shape)}",
+                allowed="1-D",
+                fix=fix,
+            )
+        elif rows.numel() and not (int(rows.min()) >= 0 and int(rows.max()) < len(self)):
+            raise InvalidArgumentError(
+                "select() row out of range",
+                value=(int(rows.min()), int(rows.max())),
+                allowed=f"rows in [0, {len(self)})",
+                fix=fix,
+            )
+        return self._derive(self._path, rows.to(torch.int64))
+
+    # -- draws --------------------------------------------------------------------------------
+
+    def _draw(self, count: int, convert: _Converter, shape: tuple[int, ...]) -> torch.Tensor:
+        """Take the next ``count`` words of every row and convert them to values of ``shape``.
+
+        Advances the shared position by ``count``. On the CPU the rows are done in blocks of
+        about ``_CPU_BLOCK_WORDS`` words, so that the dozen passes of mixing and conversion run in
+        cache and reuse memory; the blocks hold whole rows, so they change no result.
+        """
+        start = self._cursor.position
+        if start + count > MAX_SEED:
+            raise InvalidArgumentError(
+                "stream position would pass 2**63 - 1 words per sample",
+                value=start + count,
+                allowed="positions below 2**63 - 1",
+                fix="Fork a new family for further draws",
+            )
+        self._cursor.position = start + count
+        batch = len(self)
+        block = batch
+        if self._device.type == "cpu":
+            block = max(1, _CPU_BLOCK_WORDS // max(count, 1))
+        if block >= batch:
+            scratch = torch.empty(batch, count, dtype=torch.int64, device=self._device)
+            words = _words_at(self._keys, self._gammas, start, count, scratch)
+            return convert(words, scratch).reshape(batch, *shape)
+        scratch = torch.empty(block, count, dtype=torch.int64, device=self._device)
+        out: torch.Tensor | None = None
+        for first in range(0, batch, block):
+            rows = slice(first, min(first + block, batch))
+            k = scratch[: rows.stop - rows.start]
+            values = convert(_words_at(self._keys[rows], self._gammas[rows], start, count, k), k)
+            if out is None:  # (B, n): the converter decides the dtype
+                out = values.new_empty((batch, *values.shape[1:]))
+            out[rows] = values
+        return values if out is None else out.reshape(batch, *shape)
+
+    def words(self, count: int) -> torch.Tensor:
+        """The next ``count`` raw 64-bit words of every sample, (B, count) int64 (bit patterns)."""
+        count = _check_int(count, "words() count", low=0, high=None, fix="Use count >= 0")
+        return self._draw(count, _identity, (count,))
+
+    def uniform(self, *shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Uniform numbers in the open interval (0, 1), (B, *shape).
+
+        float32 (and float16/bfloat16, rounded from it): 32 random bits per value, smallest value
+        2^-33, two values a word; float64: 53 bits, exact, in [2^-53, 1 - 2^-53], one a word.
+        """
+        dtype = _check_dtype(dtype, "uniform", _FLOAT_DTYPES)
+        n = _numel(shape, "uniform")
+        count = n if dtype == torch.float64 else -(-n // 2)
+        return self._draw(count, _uniform_converter(n, dtype), shape)
+
+    def normal(self, *shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Standard normal numbers, (B, *shape), by Box-Muller (both outputs of each pair used).
+
+        float32 (float16/bfloat16 rounded from it): one word per pair, |z| <= 6.76. float64: two
+        words per pair (53-bit radius and angle uniforms), |z| <= 8.57.
+        """
+        dtype = _check_dtype(dtype, "normal", _FLOAT_DTYPES)
+        n = _numel(shape, "normal")
+        pairs = -(-n // 2)
+        count = 2 * pairs if dtype == torch.float64 else pairs
+        return self._draw(count, _normal_converter(n, dtype), shape)
+
+    def gumbel(self, *shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Standard Gumbel numbers -log(-log u), (B, *shape); the words ``uniform`` would use."""
+        dtype = _check_dtype(dtype, "gumbel", (torch.float32, torch.float64))
+        n = _numel(shape, "gumbel")
+        count = n if dtype == torch.float64 else -(-n // 2)
+        return self._draw(count, _gumbel_converter(n, dtype), shape)
+
+    def categorical(self, logits: torch.Tensor) -> torch.Tensor:
+        """Draw a category from each row of unnormalised log-probabilities, by Gumbel-max.
+
+        Args:
+            logits: (B, ..., C) floating tensor; ``-inf`` marks an impossible category.
+
+        Returns:
+            (B, ...) int64 category numbers. Uses the words of ``gumbel(*logits.shape[1:])``
+            (float32 noise whatever the logits' dtype): ceil(prod(...) * C / 2) per sample.
+        """
+        fix = "Pass logits of shape (B, ..., C) with B = len(streams)"
+        if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
+            raise ArgumentTypeError(
+                "categorical() logits must be a floating tensor",
+                value=logits if not isinstance(logits, torch.Tensor) else logits.dtype,
+                allowed="a float tensor of shape (B, ..., C)",
+                fix=fix,
+            )
+        if logits.dim() < 2 or logits.shape[0] != len(self) or logits.shape[-1] < 1:
+            raise InvalidArgumentError(
+                f"categorical() logits shape {tuple(logits.shape)} does not fit the batch",
+                allowed=f"(B, ..., C) with B = {len(self)} and C >= 1",
+                fix=fix,
+            )
+        noise = self.gumbel(*logits.shape[1:]).to(logits.device)  # (B, ..., C) float32
+        work = torch.promote_types(logits.dtype, torch.float32)
+        return (logits.to(work) + noise).argmax(dim=-1)
+
+    def randint(self, high: int, *shape: int) -> torch.Tensor:
+        """Integers uniform in ``[0, high)``, (B, *shape) int64; ``1 <= high <= 2**32``.
+
+        One word per value, reduced mod ``high`` from 63 bits: bias at most high / 2^63 <= 2^-31.
+        """
+        high = _check_int(
+            high,
+            "randint() high",
+            low=1,
+            high=MAX_RANDINT,
+            fix="Use 1 <= high <= 2**32, or combine several draws for a wider range",
+        )
+        n = _numel(shape, "randint")
+        return self._draw(n, _randint_converter(high), shape)
+
+    def truncated_normal(
+        self, bound: float, *shape: int, dtype: torch.dtype = torch.float32
+    ) -> torch.Tensor:
+        """Standard normal numbers conditioned on ``[-bound, bound]``, (B, *shape).
+
+        Inverse CDF in float64: with a = Phi(-bound), m = 1 - 2a and u uniform, the lower half
+        ``u < 1/2`` gives ``ndtri(a + u m)`` and the upper half ``-ndtri(a + (1 - u) m)``, so both
+        tails are computed from small probabilities without cancellation. One word per value.
+        """
+        if isinstance(bound, bool) or not isinstance(bound, int | float):
+            raise ArgumentTypeError(
+                "truncated_normal() bound must be a number",
+                value=bound,
+                allowed="a finite float > 0",
+                fix="Pass the bound as a float, e.g. truncated_normal(2.0, 16)",
+            )
+        b = float(bound)
+        if not (math.isfinite(b) and b > 0):
+            raise InvalidArgumentError(
+                "truncated_normal() bound",
+                value=bound,
+                allowed="a finite float > 0",
+                fix="Use normal() for an untruncated normal; the bound must be positive",
+            )
+        dtype = _check_dtype(dtype, "truncated_normal", _FLOAT_DTYPES)
+        n = _numel(shape, "truncated_normal")
+        return self._draw(n, _truncated_normal_converter(b, dtype), shape)
+
+    def rademacher(self, *shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Independent +1 / -1 signs with probability 1/2 each, (B, *shape); one bit per value."""
+        dtype = _check_dtype(dtype, "rademacher", (*_FLOAT_DTYPES, torch.int64, torch.int8))
+        n = _numel(shape, "rademacher")
+        return self._draw(-(-n // 64), _rademacher_converter(n, dtype), shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# Seeds and the device self-test
+# ---------------------------------------------------------------------------------------------
+
+
+def fresh_seed() -> int:
+    """A new seed in ``[0, 2**63 - 1]`` from the OS (via ``secrets``), never from a global RNG."""
+    return secrets.randbits(63)
+
+
+def _reference_word(seed: int, path: tuple[str, ...], index: int, j: int) -> int:
+    """Word ``j`` of sample ``index`` on Python ints (the definition in the module docstring)."""
+    family = _family_key(seed, path)
+    key = _mix64_int(family + (2 * index + 1) * _GOLDEN)
+    gamma = _mix64_int(family + (2 * index + 2) * _GOLDEN) | 1
+    if bin(gamma ^ (gamma >> 1)).count("1") < _MIN_GAMMA_TRANSITIONS:
+        gamma ^= _GAMMA_FLIP
+    return _signed(_mix64_int(key + (j + 1) * gamma))
+
+
+# (seed, index): spread over small, large and extreme values; 67 words each (vector tail included).
+_SELFTEST_CASES = ((0, 0), (1, 1), (42, 7), (2**63 - 1, 2**63 - 1), (123456789, 2**40 + 3))
+_SELFTEST_WORDS = 67
+
+
+def selftest(device: torch.device | str | None = None) -> None:
+    """Check that int64 tensor arithmetic on ``device`` reproduces the streams bit for bit.
+
+    Computes words of a few (seed, index) pairs with tensors on ``device`` and compares them with
+    the same words computed on Python ints (mod 2^64). The keyed streams rely on int64
+    multiplication and addition wrapping mod 2^64, which torch does on CPU and CUDA in practice but
+    C++ does not promise. Raises :class:`~genproto.errors.DeviceError` on a mismatch.
+    """
+    where = torch.device(device) if device is not None else torch.device("cpu")
+    for seed, index in _SELFTEST_CASES:
+        keys, gammas = _sample_keys(
+            _family_key(seed, ()), torch.tensor([index], dtype=torch.int64, device=where)
+        )
+        scratch = torch.empty(1, _SELFTEST_WORDS, dtype=torch.int64, device=where)
+        got = _words_at(keys, gammas, 0, _SELFTEST_WORDS, scratch)[0].cpu().tolist()
+        want = [_reference_word(seed, (), index, j) for j in range(_SELFTEST_WORDS)]
+        if got != want:
+            first = next(j for j in range(_SELFTEST_WORDS) if got[j] != want[j])
+            raise DeviceError(
+                f"int64 arithmetic on device {str(where)!r} does not reproduce the keyed "
+                f"streams (seed {seed}, index {index}, word {first}: got {got[first]}, "
+                f"expected {want[first]})",
+                allowed="a device whose int64 add and multiply wrap mod 2**64",
+                fix="Sample on the CPU (device='cpu') and report this device to genproto",
+            )
+
+
+@functools.cache
+def _device_checked(device: str) -> bool:
+    selftest(device)
+    return True
+
+
+def _ensure_device_ok(device: torch.device) -> None:
+    """Run :func:`selftest` once per device (cheap: 5 x 67 words) before its first use."""
+    _device_checked(str(device))
