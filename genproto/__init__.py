@@ -1,5 +1,12 @@
-"""genproto: four paradigms of generative models behind one typed, checked protocol."""
+"""genproto: four paradigms of generative models behind one typed, checked protocol.
 
+The few names most users need are here; the rest lives in clearly named
+modules (``genproto.registry``, ``genproto.sampling``, ``genproto.data`` ...).
+Importing genproto loads no plugin: the registry is built on first use.
+"""
+
+from genproto import registry
+from genproto.model import Model, load
 from genproto.protocol import (
     PROTOCOL_VERSION,
     Capabilities,
@@ -24,7 +31,10 @@ __all__ = [
     "EventSpace",
     "GenerativeModel",
     "Likelihood",
+    "Model",
     "Paradigm",
     "SampleCost",
     "__version__",
+    "load",
+    "registry",
 ]

@@ -135,7 +135,7 @@ class LikelihoodUnavailable(GenprotoError, NotImplementedError):
             allowed="log_likelihood() only on models whose capabilities.likelihood is "
             "exact, bound or estimate",
             fix=fix
-            or "Pick a model with a likelihood: genproto.registry.find(likelihood=Likelihood.EXACT)",
+            or "Pick a model with a likelihood: genproto.registry.find(likelihood='exact')",
         )
 
 

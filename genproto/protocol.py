@@ -188,7 +188,10 @@ class SampleCost:
         main = growing[0]
         rest = other if main is self else self
         return SampleCost(
-            main.growth, units=main.units, per_unit=main.per_unit, fixed=main.fixed + rest.evaluations
+            main.growth,
+            units=main.units,
+            per_unit=main.per_unit,
+            fixed=main.fixed + rest.evaluations,
         )
 
     def describe(self) -> str:

@@ -54,7 +54,7 @@ def test_bad_values_name_option_value_and_allowed(
 def test_type_errors_are_also_value_errors_and_type_errors() -> None:
     with pytest.raises(TypeError):
         validate_options({"steps": "5"}, DECLARED, where="x")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="'steps'"):
         validate_options({"steps": -5}, DECLARED, where="x")
 
 

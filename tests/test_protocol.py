@@ -86,7 +86,9 @@ def test_event_space_dtype_and_dimension() -> None:
      ((8,), EventKind.DISCRETE, None), ((8,), EventKind.DISCRETE, 1),
      ((2,), EventKind.CONTINUOUS, 5)],
 )
-def test_event_space_rejects_malformed(shape: tuple[int, ...], kind: EventKind, levels: int | None) -> None:
+def test_event_space_rejects_malformed(
+    shape: tuple[int, ...], kind: EventKind, levels: int | None
+) -> None:
     with pytest.raises(ValueError, match="event|levels"):
         EventSpace(shape, kind, levels)
 

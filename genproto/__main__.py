@@ -1,0 +1,5 @@
+import sys
+
+from genproto.cli.main import main
+
+sys.exit(main())

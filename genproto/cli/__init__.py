@@ -1,0 +1,1 @@
+"""The ``genproto`` command line (see :mod:`genproto.cli.main`)."""

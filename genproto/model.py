@@ -1,0 +1,323 @@
+"""``Model``: the base a plugin's torch model derives from, and ``genproto.load``.
+
+A plugin writes the paradigm's maths in two methods and declares its networks:
+
+* :meth:`Model.sample_batch` — the batch primitive: keyed streams and labels in,
+  samples out. The shared sampler (:mod:`genproto.sampling`) does the rest.
+* :meth:`Model.log_likelihood_batch` — per-sample nats for validated input
+  (models with ``Likelihood.NONE`` leave it out).
+* :meth:`Model.networks` — the ``nn.Module`` s whose forward calls are the
+  "network evaluations" a :class:`SampleCost` counts.
+
+The base validates every public call, composes the class marginal for
+conditional models (a uniform class prior), persists weights through
+:mod:`genproto.checkpoint`, and reports provenance. It is deliberately small:
+it holds no paradigm logic.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import math
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import attrs
+import torch
+
+from genproto.errors import CheckpointError, LikelihoodUnavailable
+from genproto.options import Option, validate_options
+from genproto.protocol import Capabilities, Condition, Likelihood, SampleCost
+from genproto.streams import KeyedStreams
+from genproto.validation import check_batch_size, check_condition, check_device, check_x
+
+__all__ = ["Model", "Origin", "load"]
+
+
+@attrs.frozen
+class Origin:
+    """Where a model came from: its registry name, factory options and plugin."""
+
+    name: str
+    options: Mapping[str, Any]
+    distribution: str | None
+    version: str | None
+
+
+class Model(abc.ABC):
+    """Base class of genproto's torch models (see the module docstring).
+
+    Subclasses set ``sample_options`` / ``likelihood_options`` to the options
+    their primitives accept; genproto validates user input against them.
+    """
+
+    sample_options: ClassVar[tuple[Option, ...]] = ()
+    likelihood_options: ClassVar[tuple[Option, ...]] = ()
+
+    def __init__(self, capabilities: Capabilities, *, name: str) -> None:
+        self._capabilities = capabilities
+        self._name = name
+        self._origin: Origin | None = None
+        self._device = torch.device("cpu")
+
+    # -- identity -------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    @property
+    def origin(self) -> Origin | None:
+        return self._origin
+
+    def bind_origin(
+        self,
+        *,
+        name: str,
+        options: Mapping[str, Any],
+        distribution: str | None,
+        version: str | None,
+    ) -> None:
+        """Called by the registry: records how to rebuild this model (for ``save``)."""
+        self._name = name
+        self._origin = Origin(name, dict(options), distribution, version)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} on {self.device}>"
+
+    # -- what a plugin implements ----------------------------------------------------------
+
+    @abc.abstractmethod
+    def networks(self) -> Mapping[str, torch.nn.Module]:
+        """The top-level modules whose forward calls count as network evaluations."""
+
+    @abc.abstractmethod
+    def sample_batch(
+        self, streams: KeyedStreams, condition: torch.Tensor | None, **options: Any
+    ) -> torch.Tensor:
+        """Turn a batch's keyed streams (and labels) into samples ``(B, *event.shape)``.
+
+        Every random number must come from ``streams``, in the same order and
+        per-sample shape for every sample, so results do not depend on batching.
+        """
+
+    def log_likelihood_batch(
+        self, x: torch.Tensor, condition: torch.Tensor | None, streams: KeyedStreams,
+        **options: Any,
+    ) -> torch.Tensor:
+        """Per-sample nats for validated ``x`` and labels (never ``None`` when conditional)."""
+        raise LikelihoodUnavailable(self.name, [p.value for p in self.capabilities.paradigms])
+
+    def cost(self, **options: Any) -> SampleCost:
+        """Evaluations one sample costs with these sample options (default: as declared)."""
+        self.check_sample_options(options)
+        return self.capabilities.cost
+
+    def bytes_per_sample(self, **options: Any) -> int:
+        """Activation memory one sample needs while sampling; sizes automatic batches."""
+        return 16 * 1024
+
+    # -- validation ------------------------------------------------------------------------
+
+    def check_sample_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        return validate_options(options, self.sample_options, where=f"{self.name!r} sample")
+
+    # -- device ----------------------------------------------------------------------------
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    def to(self, device: torch.device | str) -> Self:
+        """Move every network to ``device`` (which must exist); returns ``self``."""
+        dev = check_device(device)
+        for net in self.networks().values():
+            net.to(dev)
+        self._device = dev
+        return self
+
+    # -- sampling --------------------------------------------------------------------------
+
+    def sample(
+        self,
+        n: int,
+        *,
+        condition: Condition = None,
+        seed: int | None = None,
+        batch_size: int | None = None,
+        **options: Any,
+    ) -> torch.Tensor:
+        """``n`` samples ``(n, *event.shape)``; sample ``i`` depends only on ``(seed, i)``."""
+        from genproto import sampling
+
+        return sampling.run(
+            self, n, condition=condition, seed=seed, batch_size=batch_size, **options
+        ).samples
+
+    def sample_run(self, n: int, **kwargs: Any) -> Any:
+        """Like :meth:`sample` but returns a :class:`genproto.sampling.SampleResult`
+        (samples, the seed used, counted evaluations per sample, provenance)."""
+        from genproto import sampling
+
+        return sampling.run(self, n, **kwargs)
+
+    def sample_iter(
+        self,
+        n: int,
+        *,
+        condition: Condition = None,
+        seed: int | None = None,
+        batch_size: int | None = None,
+        **options: Any,
+    ) -> Iterator[torch.Tensor]:
+        """Yield the samples of :meth:`sample` batch by batch (memory stays flat)."""
+        from genproto import sampling
+
+        p = sampling.plan(
+            self, n, condition=condition, seed=seed, batch_size=batch_size, in_memory=False,
+            options=options,
+        )
+        for _, chunk in sampling.iter_chunks(self, p):
+            yield chunk
+
+    # -- likelihood ------------------------------------------------------------------------
+
+    def log_likelihood(
+        self,
+        x: torch.Tensor,
+        condition: Condition = None,
+        *,
+        seed: int = 0,
+        batch_size: int | None = None,
+        **options: Any,
+    ) -> torch.Tensor:
+        """Per-sample log-likelihood in nats; its meaning is ``capabilities.likelihood``.
+
+        Estimators that draw random numbers (IWAE, Hutchinson) draw them from the
+        keyed streams of ``(seed, row)``, so the result is reproducible and does not
+        depend on ``batch_size``. A conditional model given ``condition=None``
+        returns the class marginal ``log sum_c p(x|c) p(c)`` with a uniform ``p(c)``
+        (a bound stays a bound: log-sum-exp is monotone).
+        """
+        caps = self.capabilities
+        if caps.likelihood is Likelihood.NONE:
+            raise LikelihoodUnavailable(self.name, [p.value for p in caps.paradigms])
+        values = validate_options(
+            options, self.likelihood_options, where=f"{self.name!r} likelihood"
+        )
+        from genproto.validation import check_seed
+
+        seed = check_seed(seed)
+        size = check_batch_size(batch_size) or 1024
+        data = check_x(x, caps.event, model=self.name, device=self.device)
+        n = data.shape[0]
+        labels = check_condition(condition, n, caps.condition, model=self.name, device=self.device)
+        out = torch.empty(n, dtype=torch.float32, device=self.device)
+        with torch.inference_mode():
+            for first in range(0, n, size):
+                rows = slice(first, min(n, first + size))
+                streams = KeyedStreams.for_range(seed, rows.start, rows.stop, device=self.device)
+                if caps.condition is None or labels is not None:
+                    cond = None if labels is None else labels[rows]
+                    out[rows] = self.log_likelihood_batch(data[rows], cond, streams, **values)
+                else:
+                    out[rows] = self._marginal(data[rows], streams, caps.condition.num_classes,
+                                               values)
+        return out
+
+    def _marginal(
+        self, x: torch.Tensor, streams: KeyedStreams, classes: int, options: Mapping[str, Any]
+    ) -> torch.Tensor:
+        per_class = []
+        for c in range(classes):
+            labels = torch.full((x.shape[0],), c, dtype=torch.int64, device=x.device)
+            per_class.append(
+                self.log_likelihood_batch(x, labels, streams.fork(f"class{c}"), **options)
+            )
+        return torch.logsumexp(torch.stack(per_class, dim=1), dim=1) - math.log(classes)
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Every tensor that defines the model, keyed ``network.parameter``."""
+        return {
+            f"{net_name}.{key}": value
+            for net_name, net in sorted(self.networks().items())
+            for key, value in net.state_dict().items()
+        }
+
+    def load_state_tensors(self, tensors: Mapping[str, torch.Tensor]) -> None:
+        """Inverse of :meth:`state_tensors`; a missing or extra key is a ``CheckpointError``."""
+        expected = set(self.state_tensors())
+        if set(tensors) != expected:
+            missing = sorted(expected - set(tensors))[:5]
+            extra = sorted(set(tensors) - expected)[:5]
+            raise CheckpointError(
+                f"weights do not fit model {self.name!r}: missing {missing}, unexpected {extra}",
+                fix="Load the checkpoint with the options it was saved with",
+            )
+        for net_name, net in self.networks().items():
+            prefix = net_name + "."
+            state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            try:
+                net.load_state_dict(state)
+            except RuntimeError as exc:
+                raise CheckpointError(
+                    f"weights of network {net_name!r} do not fit model {self.name!r}: {exc}",
+                    fix="Load the checkpoint with the options it was saved with",
+                ) from None
+            net.to(self.device)
+
+    def weights_sha256(self) -> str:
+        """A hash of every weight tensor (names, dtypes, shapes, bytes), for provenance."""
+        digest = hashlib.sha256()
+        for key, value in sorted(self.state_tensors().items()):
+            tensor = value.detach().to("cpu").contiguous()
+            digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+            digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        return digest.hexdigest()
+
+    def save(self, directory: str | Path, *, metadata: Mapping[str, str] | None = None) -> Path:
+        """Write a checkpoint (safetensors weights + JSON config) atomically."""
+        from genproto.checkpoint import PluginInfo, save_checkpoint
+
+        origin = self._origin or Origin(self.name, {}, None, None)
+        return save_checkpoint(
+            directory,
+            model=origin.name,
+            options=origin.options,
+            plugin=PluginInfo(origin.distribution or "<in-process>", origin.version or "0"),
+            capabilities=self.capabilities,
+            tensors=self.state_tensors(),
+            metadata=metadata,
+        )
+
+
+def load(directory: str | Path, *, registry: Any = None, device: str | None = None) -> Any:
+    """Rebuild a model saved with ``model.save(directory)``.
+
+    The model is built through the registry under its saved name and options
+    (so its plugin must be installed), then its weights are replaced by the
+    checkpoint's. ``CheckpointError`` if the directory is damaged or foreign.
+    """
+    from genproto import registry as registry_module
+    from genproto.checkpoint import read_checkpoint
+
+    reg = registry if registry is not None else registry_module.default()
+    config, tensors = read_checkpoint(directory)
+    model = reg.get(config.model, **dict(config.options))
+    if not isinstance(model, Model):
+        raise CheckpointError(
+            f"model {config.model!r} is not a genproto.Model and cannot load weights",
+            fix="Load it through its plugin's own API",
+        )
+    if device is not None:
+        model.to(device)
+    model.load_state_tensors(tensors)
+    return model

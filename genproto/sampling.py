@@ -1,0 +1,343 @@
+"""The shared batched sampler: the one hot path every plugin samples through.
+
+A plugin implements one batch primitive, ``Model.sample_batch(streams,
+condition, **options)``, that turns the keyed random streams of a batch of
+sample indices (and their conditions) into samples. Everything else happens
+here, once, for every paradigm:
+
+* validation of ``n``, ``seed``, ``batch_size``, the condition and the options;
+* chunking of ``n`` into batches (given, or automatic from a memory budget);
+* seeding by sample index: batch ``[a, b)`` gets :class:`KeyedStreams` for
+  indices ``a .. b-1``, so sample ``i`` depends only on ``(seed, i)`` and not on
+  the batch size, the number of processes or (for the integer draws) the device;
+* ``torch.inference_mode``, the networks in eval mode (their modes restored
+  afterwards), optional bf16 autocast on CUDA;
+* counting network evaluations with forward hooks on the modules the model
+  declares as its networks, so the declared :class:`SampleCost` is checked;
+* a provenance record that is enough to replay any single sample;
+* progress bars (tqdm), streaming (:func:`iter_chunks`) and ``.npy`` output that
+  keeps memory flat and never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+import torch
+
+from genproto.errors import InvalidArgumentError
+from genproto.protocol import PROTOCOL_VERSION, Condition
+from genproto.streams import KeyedStreams, fresh_seed
+from genproto.validation import check_batch_size, check_condition, check_n, check_seed
+
+if TYPE_CHECKING:
+    from genproto.model import Model
+
+__all__ = [
+    "EvaluationCounter",
+    "Provenance",
+    "SampleResult",
+    "iter_chunks",
+    "plan",
+    "run",
+    "write_npy",
+]
+
+#: Memory the automatic batch size may give one batch's activations.
+CPU_BUDGET_BYTES = 256 * 2**20
+#: Progress bars appear on a terminal for runs of at least this many samples.
+PROGRESS_MIN_SAMPLES = 4096
+
+
+class EvaluationCounter:
+    """Counts forward calls of a set of modules through forward hooks.
+
+    Used as a context manager; ``calls`` is the total since entry. A model
+    whose output changes while no evaluation is counted is bypassing the
+    networks it declared (the contract suite checks for that).
+    """
+
+    def __init__(self, networks: Mapping[str, torch.nn.Module]) -> None:
+        self._networks = dict(networks)
+        self._handles: list[Any] = []
+        self.calls = 0
+        self.by_network: dict[str, int] = dict.fromkeys(self._networks, 0)
+
+    def _hook(self, name: str) -> Any:
+        def hook(module: torch.nn.Module, args: Any, output: Any) -> None:
+            self.calls += 1
+            self.by_network[name] += 1
+
+        return hook
+
+    def __enter__(self) -> EvaluationCounter:
+        for name, net in self._networks.items():
+            self._handles.append(net.register_forward_hook(self._hook(name)))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+
+@attrs.frozen
+class Provenance:
+    """What replays a sampling run, down to any single sample.
+
+    Sample ``i`` of the run is ``model.sample(1, seed=seed, start=i, ...)`` with the
+    same options and condition, on a model with the same weights hash.
+    """
+
+    model: str
+    distribution: str | None
+    version: str | None
+    weights_sha256: str
+    options: Mapping[str, Any]
+    seed: int
+    n: int
+    start: int
+    batch_size: int
+    condition: str
+    device: str
+    precision: str
+    torch_version: str
+    genproto_version: str
+    protocol_version: str
+
+    def to_dict(self) -> dict[str, Any]:
+        data = attrs.asdict(self)
+        data["options"] = dict(self.options)
+        return data
+
+
+@attrs.frozen
+class SampleResult:
+    """Samples with the facts about how they were made."""
+
+    samples: torch.Tensor
+    seed: int
+    evaluations_per_sample: float
+    provenance: Provenance
+
+
+@attrs.frozen
+class Plan:
+    """A validated sampling request: what :func:`iter_chunks` executes."""
+
+    n: int
+    start: int
+    seed: int
+    batch_size: int
+    condition: torch.Tensor | None
+    options: Mapping[str, Any]
+    device: torch.device
+    precision: str
+    progress: bool
+
+
+def _auto_batch_size(model: Model, n: int, options: Mapping[str, Any], device: torch.device) -> int:
+    per_sample = max(1, model.bytes_per_sample(**options))
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        budget = free // 4
+    else:
+        budget = CPU_BUDGET_BYTES
+    return max(1, min(n, budget // per_sample, 65536))
+
+
+def plan(
+    model: Model,
+    n: int,
+    *,
+    condition: Condition = None,
+    seed: int | None = None,
+    batch_size: int | None = None,
+    start: int = 0,
+    progress: bool | None = None,
+    precision: str = "fp32",
+    in_memory: bool = True,
+    options: Mapping[str, Any] | None = None,
+) -> Plan:
+    """Validate a sampling request against ``model``; raise the typed error on bad input."""
+    caps = model.capabilities
+    n = check_n(n, event=caps.event, in_memory=in_memory)
+    start = check_n(start)
+    seed = fresh_seed() if seed is None else check_seed(seed)
+    batch_size = check_batch_size(batch_size)
+    if precision not in ("fp32", "bf16"):
+        raise InvalidArgumentError(
+            "argument 'precision'", value=precision, allowed="'fp32' or 'bf16'"
+        )
+    values = model.check_sample_options(dict(options or {}))
+    device = model.device
+    labels = check_condition(condition, n, caps.condition, model=model.name, device=device)
+    if batch_size is None:
+        batch_size = _auto_batch_size(model, n, values, device)
+    if progress is None:
+        progress = n >= PROGRESS_MIN_SAMPLES and sys.stderr.isatty()
+    return Plan(n, start, seed, batch_size, labels, values, device, precision, bool(progress))
+
+
+@contextlib.contextmanager
+def _sampling_mode(model: Model, precision: str) -> Iterator[None]:
+    """Inference mode, networks in eval mode (restored on exit), optional bf16 autocast."""
+    nets = model.networks()
+    modes = {name: net.training for name, net in nets.items()}
+    try:
+        for net in nets.values():
+            net.eval()
+        autocast: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+        if precision == "bf16":
+            autocast = torch.autocast(model.device.type, dtype=torch.bfloat16)
+        with torch.inference_mode(), autocast:
+            yield
+    finally:
+        for name, net in nets.items():
+            net.train(modes[name])
+
+
+def _progress(total: int, enabled: bool, desc: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, desc=desc, unit="sample", leave=False)
+
+
+def iter_chunks(
+    model: Model, p: Plan, counter: EvaluationCounter | None = None
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """Yield ``(offset, samples)`` for consecutive batches of the plan.
+
+    ``offset`` counts from the plan's first sample (0-based within the run);
+    the global index of row ``r`` of a chunk is ``p.start + offset + r``.
+    """
+    caps = model.capabilities
+    event_dtype = caps.event.dtype
+    with _sampling_mode(model, p.precision), _progress(p.n, p.progress, model.name) as bar:
+        for offset in range(0, p.n, p.batch_size):
+            size = min(p.batch_size, p.n - offset)
+            first = p.start + offset
+            streams = KeyedStreams.for_range(p.seed, first, first + size, device=p.device)
+            if p.condition is not None:
+                labels: torch.Tensor | None = p.condition[offset : offset + size]
+            elif caps.condition is not None:
+                labels = streams.fork("condition").randint(caps.condition.num_classes)
+            else:
+                labels = None
+            out = model.sample_batch(streams, labels, **p.options)
+            if out.dtype != event_dtype:
+                out = out.to(event_dtype)
+            bar.update(size)
+            yield offset, out
+
+
+def _provenance(model: Model, p: Plan, condition: Condition) -> Provenance:
+    from genproto import __version__
+
+    origin = model.origin
+    if condition is None:
+        cond = "none" if model.capabilities.condition is None else "marginal (uniform classes)"
+    elif isinstance(condition, int):
+        cond = str(condition)
+    else:
+        cond = "per-sample labels"
+    return Provenance(
+        model=model.name,
+        distribution=origin.distribution if origin else None,
+        version=origin.version if origin else None,
+        weights_sha256=model.weights_sha256(),
+        options=dict(p.options),
+        seed=p.seed,
+        n=p.n,
+        start=p.start,
+        batch_size=p.batch_size,
+        condition=cond,
+        device=str(p.device),
+        precision=p.precision,
+        torch_version=torch.__version__,
+        genproto_version=__version__,
+        protocol_version=PROTOCOL_VERSION,
+    )
+
+
+def run(
+    model: Model,
+    n: int,
+    *,
+    condition: Condition = None,
+    seed: int | None = None,
+    batch_size: int | None = None,
+    start: int = 0,
+    progress: bool | None = None,
+    precision: str = "fp32",
+    **options: Any,
+) -> SampleResult:
+    """Draw samples ``start .. start+n-1`` of the stream ``seed`` into one tensor."""
+    p = plan(
+        model, n, condition=condition, seed=seed, batch_size=batch_size, start=start,
+        progress=progress, precision=precision, options=options,
+    )
+    event = model.capabilities.event
+    out = torch.empty((p.n, *event.shape), dtype=event.dtype, device=p.device)
+    chunks = 0
+    with EvaluationCounter(model.networks()) as counter:
+        for offset, chunk in iter_chunks(model, p, counter):
+            out[offset : offset + chunk.shape[0]] = chunk
+            chunks += 1
+    evaluations = counter.calls / chunks if chunks else 0.0
+    return SampleResult(out, p.seed, evaluations, _provenance(model, p, condition))
+
+
+def write_npy(
+    model: Model,
+    n: int,
+    path: str | Path,
+    *,
+    condition: Condition = None,
+    seed: int | None = None,
+    batch_size: int | None = None,
+    progress: bool | None = None,
+    precision: str = "fp32",
+    **options: Any,
+) -> SampleResult:
+    """Stream ``n`` samples into an ``.npy`` file with flat memory.
+
+    Chunks are written as they come to a temporary file in the target's
+    folder, renamed into place only once complete; an error or Ctrl-C
+    leaves nothing under ``path``. The returned result's ``samples`` is empty.
+    """
+    p = plan(
+        model, n, condition=condition, seed=seed, batch_size=batch_size, progress=progress,
+        precision=precision, in_memory=False, options=options,
+    )
+    target = Path(path)
+    event = model.capabilities.event
+    np_dtype = np.dtype(np.int64 if event.dtype == torch.int64 else np.float32)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    chunks = 0
+    try:
+        with os.fdopen(fd, "wb") as fh, EvaluationCounter(model.networks()) as counter:
+            header = {"descr": np.lib.format.dtype_to_descr(np_dtype), "fortran_order": False,
+                      "shape": (p.n, *event.shape)}
+            np.lib.format.write_array_header_1_0(fh, header)
+            for _, chunk in iter_chunks(model, p, counter):
+                fh.write(chunk.to("cpu").numpy().astype(np_dtype, copy=False).tobytes())
+                chunks += 1
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+    evaluations = counter.calls / chunks if chunks else 0.0
+    empty = torch.empty((0, *event.shape), dtype=event.dtype)
+    return SampleResult(empty, p.seed, evaluations, _provenance(model, p, condition))

@@ -1,0 +1,260 @@
+"""Checks of user input at genproto's public entry points.
+
+Each function either returns the value in canonical form or raises the typed
+error from :mod:`genproto.errors` that names the argument, the bad value, the
+allowed values and the fix. Models never see unchecked input, so a bad call
+fails here and not as a traceback from inside torch, a hang or a silent NaN.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from typing import Any
+
+import torch
+
+from genproto.errors import (
+    ArgumentTypeError,
+    ConditionError,
+    DeviceError,
+    InputError,
+    InputTypeError,
+    InvalidArgumentError,
+)
+from genproto.protocol import Condition, ConditionSpec, EventKind, EventSpace
+
+__all__ = [
+    "MAX_SEED",
+    "check_batch_size",
+    "check_condition",
+    "check_device",
+    "check_n",
+    "check_seed",
+    "check_x",
+    "memory_limit_bytes",
+]
+
+#: Seeds are integers in ``[0, MAX_SEED]`` (63 bits, so they fit an int64 tensor).
+MAX_SEED = 2**63 - 1
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def memory_limit_bytes() -> int:
+    """Half of this machine's physical memory: the most an in-memory result may take."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 8 * 2**30
+    return int(total) // 2
+
+
+def check_n(n: Any, *, event: EventSpace | None = None, in_memory: bool = True) -> int:
+    """``n`` must be an int >= 0 whose result fits in memory when held at once."""
+    if not _is_int(n):
+        raise ArgumentTypeError(
+            "argument 'n' (number of samples)",
+            value=n,
+            allowed="an int >= 0",
+            fix="Pass a whole number, e.g. n=64",
+        )
+    count = int(n)
+    if count < 0:
+        raise InvalidArgumentError(
+            "argument 'n' (number of samples)", value=count, allowed="an int >= 0"
+        )
+    if in_memory and event is not None:
+        size = count * event.dimension * (8 if event.kind is EventKind.DISCRETE else 4)
+        limit = memory_limit_bytes()
+        if size > limit:
+            raise InvalidArgumentError(
+                "argument 'n' (number of samples) is too large to hold in memory",
+                value=count,
+                allowed=f"at most {limit // (size // max(count, 1))} samples in memory "
+                f"({size / 2**30:.1f} GiB asked, {limit / 2**30:.1f} GiB allowed)",
+                fix="Stream them instead: model.sample_iter(n) or "
+                "`genproto sample NAME -n N -o samples.npy`",
+            )
+    return count
+
+
+def check_seed(seed: Any) -> int:
+    """A seed must be an int in ``[0, 2**63 - 1]``."""
+    if not _is_int(seed):
+        raise ArgumentTypeError(
+            "argument 'seed'",
+            value=seed,
+            allowed=f"an int in [0, {MAX_SEED}] or None for a fresh seed",
+            fix="Pass a whole number, e.g. seed=0",
+        )
+    value = int(seed)
+    if not 0 <= value <= MAX_SEED:
+        raise InvalidArgumentError(
+            "argument 'seed'",
+            value=value,
+            allowed=f"an int in [0, {MAX_SEED}] (2**63 - 1)",
+            fix="Reduce the seed modulo 2**63",
+        )
+    return value
+
+
+def check_batch_size(batch_size: Any) -> int | None:
+    """``None`` (automatic) or an int >= 1."""
+    if batch_size is None:
+        return None
+    if not _is_int(batch_size):
+        raise ArgumentTypeError(
+            "argument 'batch_size'", value=batch_size, allowed="an int >= 1 or None (automatic)"
+        )
+    if int(batch_size) < 1:
+        raise InvalidArgumentError(
+            "argument 'batch_size'", value=batch_size, allowed="an int >= 1 or None (automatic)"
+        )
+    return int(batch_size)
+
+
+def check_device(device: Any) -> torch.device:
+    """A device that exists on this machine."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise DeviceError(
+            "argument 'device'",
+            value=device,
+            allowed="'cpu', 'cuda', 'cuda:N' or a torch.device",
+            fix=f"({exc})",
+        ) from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = 0 if dev.index is None else dev.index
+        if index >= count:
+            raise DeviceError(
+                "argument 'device'",
+                value=str(device),
+                allowed="'cpu'" + "".join(f", 'cuda:{i}'" for i in range(count)),
+                fix="This machine has no such CUDA device; use device='cpu'",
+            )
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise DeviceError("argument 'device'", value=str(device), allowed="'cpu'",
+                              fix="MPS is not available on this machine; use device='cpu'")
+    elif dev.type != "cpu":
+        raise DeviceError("argument 'device'", value=str(device), allowed="'cpu' or 'cuda[:N]'")
+    return dev
+
+
+def check_condition(
+    condition: Condition,
+    n: int,
+    spec: ConditionSpec | None,
+    *,
+    model: str,
+    device: torch.device | None = None,
+) -> torch.Tensor | None:
+    """Canonical condition: ``None`` or an int64 tensor of ``n`` labels in range.
+
+    ``condition`` may be ``None``, one int for all ``n``, or a 1-D integer tensor
+    (or sequence) of ``n`` labels.
+    """
+    if spec is None:
+        if condition is not None:
+            raise ConditionError(
+                f"model {model!r} is unconditional but got a condition",
+                value=condition,
+                allowed="condition=None",
+                fix="Drop the condition, or pick a conditional model "
+                "(genproto.registry.find(conditional=True))",
+            )
+        return None
+    allowed = (
+        f"an int in 0..{spec.num_classes - 1} ({spec.description}), a 1-D integer tensor of "
+        f"n={n} such labels" + ("" if spec.required else ", or None for the class marginal")
+    )
+    if condition is None:
+        if spec.required:
+            raise ConditionError(
+                f"model {model!r} needs a condition", value=None, allowed=allowed
+            )
+        return None
+    if _is_int(condition):
+        labels = torch.full((n,), int(condition), dtype=torch.int64)
+    elif isinstance(condition, torch.Tensor | list | tuple):
+        tensor = condition if isinstance(condition, torch.Tensor) else torch.as_tensor(condition)
+        if tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool:
+            raise ConditionError(
+                "condition dtype", value=str(tensor.dtype), allowed=allowed,
+                fix="Convert labels with .long()",
+            )
+        if tensor.ndim == 0:
+            tensor = tensor.expand(n)
+        if tensor.shape != (n,):
+            raise ConditionError(
+                "condition shape", value=tuple(tensor.shape), allowed=allowed,
+                fix=f"Pass one label per sample: shape ({n},)",
+            )
+        labels = tensor.to(torch.int64)
+    else:
+        raise ConditionError("condition", value=condition, allowed=allowed)
+    if labels.numel():
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= spec.num_classes:
+            bad = low if low < 0 else high
+            raise ConditionError("condition label", value=bad, allowed=allowed)
+    return labels.to(device) if device is not None else labels
+
+
+def check_x(x: Any, event: EventSpace, *, model: str, device: torch.device) -> torch.Tensor:
+    """Data for ``log_likelihood``: a tensor of shape ``(N, *event.shape)`` in the support.
+
+    Returns a tensor on ``device`` (a copy when moved or cast: the caller's
+    tensor is never modified).
+    """
+    shape = "(N, " + ", ".join(str(d) for d in event.shape) + ")"
+    if not isinstance(x, torch.Tensor):
+        raise InputTypeError(
+            f"x for model {model!r}", value=x, allowed=f"a torch.Tensor of shape {shape}",
+            fix="Convert with torch.as_tensor(x)",
+        )
+    if tuple(x.shape[1:]) != event.shape or x.ndim != len(event.shape) + 1:
+        raise InputError(
+            f"shape of x for model {model!r}",
+            value=tuple(x.shape),
+            allowed=shape,
+            fix="Add a leading batch dimension for a single event: x[None]",
+        )
+    if event.kind is EventKind.DISCRETE:
+        if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
+            raise InputTypeError(
+                f"dtype of x for model {model!r}",
+                value=str(x.dtype),
+                allowed=f"an integer dtype holding levels 0..{event.levels}-1",
+                fix="Convert with x.long() (after rounding, if the values are levels)",
+            )
+        levels = event.levels or 0
+        if x.numel():
+            low, high = int(x.min()), int(x.max())
+            if low < 0 or high >= levels:
+                raise InputError(
+                    f"values of x for model {model!r}",
+                    value=low if low < 0 else high,
+                    allowed=f"levels 0..{levels - 1}",
+                )
+        return x.to(device=device, dtype=torch.int64)
+    if not x.is_floating_point():
+        if x.dtype == torch.bool or x.is_complex():
+            raise InputTypeError(
+                f"dtype of x for model {model!r}", value=str(x.dtype), allowed="a real dtype"
+            )
+        x = x.to(torch.float32)
+    data: torch.Tensor = x
+    if data.numel() and not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).flatten(1).any(1).nonzero()[0, 0])
+        raise InputError(
+            f"x for model {model!r} holds NaN or inf (first in row {bad})",
+            allowed="finite values",
+            fix="Drop or repair the non-finite rows",
+        )
+    return data.to(device=device, dtype=torch.float32)

@@ -1,0 +1,52 @@
+"""Shared fixtures: the test plugins, pip-installed for real into a scratch folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+PLUGINS = HERE / "plugins"
+
+Runner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def _pip_install_target(target: Path, *projects: Path) -> None:
+    """``pip install --target``: a real install (wheel built, entry points written)."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--disable-pip-version-check", "--target", str(target), *map(str, projects)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def installed_plugins(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding the good ``genproto-tiny`` and the broken ``genproto-broken``."""
+    target = tmp_path_factory.mktemp("site")
+    _pip_install_target(target, PLUGINS / "tiny", PLUGINS / "broken")
+    return target
+
+
+@pytest.fixture(scope="session")
+def run_with_plugins(installed_plugins: Path) -> Runner:
+    """Run a command in a fresh interpreter that sees the pip-installed test plugins."""
+
+    def run(args: list[str], *, env: dict[str, str] | None = None,
+            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        full_env = dict(os.environ)
+        full_env["PYTHONPATH"] = os.pathsep.join(
+            [str(installed_plugins), full_env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        full_env.pop("GENPROTO_PLUGINS", None)
+        full_env.update(env or {})
+        return subprocess.run(args, capture_output=True, text=True, env=full_env, cwd=cwd,
+                              timeout=300)
+
+    return run
