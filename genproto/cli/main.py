@@ -187,8 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_info)
     from genproto.cli import sample as sample_cmd
+    from genproto.cli import train as train_cmd
 
     sample_cmd.add_parser(sub)
+    train_cmd.add_parser(sub)
     return parser
 
 
