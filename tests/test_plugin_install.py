@@ -9,9 +9,11 @@ import, while the good one still works. Nothing in the registry is patched.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
+from collections.abc import Callable
 
-from conftest import Runner
+Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 GENPROTO = [sys.executable, "-m", "genproto.cli.main"]
 

@@ -17,7 +17,7 @@ from genproto.errors import CheckpointNotFoundError, InvalidArgumentError
 from genproto.model import Model
 from genproto.registry import Registry
 from genproto.streams import KeyedStreams
-from genproto.training import Batch, TrainSettings, Trainable, fit, seeded_init
+from genproto.training import Batch, Trainable, TrainSettings, fit, seeded_init
 
 CAPS = genproto.Capabilities(
     genproto.Paradigm.FLOW, genproto.Likelihood.EXACT, genproto.SampleCost.single_pass(),
