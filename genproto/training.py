@@ -285,7 +285,8 @@ def fit(
                 shown = ", ".join(f"{k}={v:.4g}" for k, v in {**losses, **report}.items())
                 say(f"step {done}/{settings.steps}: {shown}")
             if done % settings.save_every == 0 or done == settings.steps:
-                model.save(out / MODEL_DIR, metadata={"seed": str(settings.seed), "steps": str(done)})
+                meta = {"seed": str(settings.seed), "steps": str(done)}
+                model.save(out / MODEL_DIR, metadata=meta)
                 _save_state(out, done, settings, optimizers)
     return TrainResult(out, settings.steps, start, time.perf_counter() - began, losses,
                        tuple(reports))
