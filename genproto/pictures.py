@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, PngImagePlugin
 
+from genproto._atomic import atomic_open
 from genproto.errors import InvalidArgumentError
 from genproto.protocol import EventKind, EventSpace
 
@@ -90,13 +89,6 @@ def save_png(image: Image.Image, path: str | Path, text: Mapping[str, Any]) -> P
     info = PngImagePlugin.PngInfo()
     for key, value in text.items():
         info.add_text(key, value if isinstance(value, str) else json.dumps(value))
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            image.save(fh, format="PNG", pnginfo=info)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(target) as fh:
+        image.save(fh, format="PNG", pnginfo=info)
     return target

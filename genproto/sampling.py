@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +32,7 @@ import attrs
 import numpy as np
 import torch
 
+from genproto._atomic import discard, temp_sibling
 from genproto.errors import InvalidArgumentError
 from genproto.protocol import PROTOCOL_VERSION, Condition
 from genproto.streams import KeyedStreams, fresh_seed
@@ -93,8 +93,9 @@ class EvaluationCounter:
 class Provenance:
     """What replays a sampling run, down to any single sample.
 
-    Sample ``i`` of the run is ``model.sample(1, seed=seed, start=i, ...)`` with the
-    same options and condition, on a model with the same weights hash.
+    Sample ``i`` of the run is ``genproto.sampling.run(model, 1, seed=seed,
+    start=start + i, ...)`` with the same options and condition, on a model whose
+    weights hash is ``weights_sha256``.
     """
 
     model: str
@@ -296,6 +297,33 @@ def run(
     return SampleResult(out, p.seed, evaluations, _provenance(model, p, condition))
 
 
+def distributed_rank() -> tuple[int, int]:
+    """``(rank, world_size)`` of the initialised ``torch.distributed`` group, else ``(0, 1)``."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _broadcast(value: Any) -> Any:
+    """Rank 0's ``value`` on every rank (identity when not distributed)."""
+    if distributed_rank()[1] == 1:
+        return value
+    box = [value]
+    torch.distributed.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def _any_rank_failed(failed: bool) -> bool:
+    if distributed_rank()[1] == 1:
+        return failed
+    flag = torch.tensor([1 if failed else 0])
+    if torch.distributed.get_backend() == "nccl":
+        flag = flag.cuda()
+    torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+    return bool(flag.item())
+
+
 def write_npy(
     model: Model,
     n: int,
@@ -310,34 +338,68 @@ def write_npy(
 ) -> SampleResult:
     """Stream ``n`` samples into an ``.npy`` file with flat memory.
 
-    Chunks are written as they come to a temporary file in the target's
-    folder, renamed into place only once complete; an error or Ctrl-C
-    leaves nothing under ``path``. The returned result's ``samples`` is empty.
+    Chunks are written as they come into a temporary file in the target's
+    folder, renamed into place only once complete: an error or Ctrl-C leaves
+    nothing under ``path``. Under ``torch.distributed`` (e.g. launched with
+    ``torchrun``) each of the W ranks draws the contiguous indices
+    ``[n*r/W, n*(r+1)/W)`` and writes them at their offset in the one file, which
+    is therefore identical to the single-process output. The returned result's
+    ``samples`` is empty.
     """
-    p = plan(
+    rank, world = distributed_rank()
+    seed = _broadcast(fresh_seed() if seed is None and rank == 0 else seed)
+    full = plan(
         model, n, condition=condition, seed=seed, batch_size=batch_size, progress=progress,
         precision=precision, in_memory=False, options=options,
+    )
+    lo, hi = full.n * rank // world, full.n * (rank + 1) // world
+    mine = attrs.evolve(
+        full,
+        n=hi - lo,
+        start=lo,
+        condition=None if full.condition is None else full.condition[lo:hi],
+        progress=full.progress and rank == 0,
     )
     target = Path(path)
     event = model.capabilities.event
     np_dtype = np.dtype(np.int64 if event.dtype == torch.int64 else np.float32)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    chunks = 0
-    try:
-        with os.fdopen(fd, "wb") as fh, EvaluationCounter(model.networks()) as counter:
+    row_bytes = np_dtype.itemsize * event.dimension
+    tmp_name: str | None = None
+    if rank == 0:
+        tmp_name = str(temp_sibling(target))
+        with open(tmp_name, "wb") as fh:
             header = {"descr": np.lib.format.dtype_to_descr(np_dtype), "fortran_order": False,
-                      "shape": (p.n, *event.shape)}
+                      "shape": (full.n, *event.shape)}
             np.lib.format.write_array_header_1_0(fh, header)
-            for _, chunk in iter_chunks(model, p, counter):
+            header_bytes = fh.tell()
+            fh.truncate(header_bytes + full.n * row_bytes)
+    tmp_name, header_bytes = _broadcast((tmp_name, header_bytes if rank == 0 else 0))
+    chunks = 0
+    failure: BaseException | None = None
+    counter = EvaluationCounter(model.networks())
+    try:
+        with open(tmp_name, "r+b") as fh, counter:
+            fh.seek(header_bytes + lo * row_bytes)
+            for _, chunk in iter_chunks(model, mine, counter):
                 fh.write(chunk.to("cpu").numpy().astype(np_dtype, copy=False).tobytes())
                 chunks += 1
             fh.flush()
             os.fsync(fh.fileno())
+    except BaseException as exc:  # includes KeyboardInterrupt: clean up, then re-raise
+        failure = exc
+    if _any_rank_failed(failure is not None):
+        if rank == 0:
+            discard(Path(tmp_name))
+        if failure is not None:
+            raise failure
+        raise InvalidArgumentError(
+            "another rank failed while writing samples", value=str(target),
+            fix="See that rank's error; nothing was written",
+        )
+    if rank == 0:
         os.replace(tmp_name, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+    if world > 1:
+        torch.distributed.barrier()
     evaluations = counter.calls / chunks if chunks else 0.0
     empty = torch.empty((0, *event.shape), dtype=event.dtype)
-    return SampleResult(empty, p.seed, evaluations, _provenance(model, p, condition))
+    return SampleResult(empty, full.seed, evaluations, _provenance(model, full, condition))

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -35,6 +33,7 @@ import attrs
 import torch
 from safetensors.torch import load_file, save
 
+from genproto._atomic import atomic_write_bytes
 from genproto.data.dataset import Dataset
 from genproto.errors import CheckpointError, CheckpointNotFoundError, InvalidArgumentError
 from genproto.streams import KeyedStreams
@@ -188,26 +187,14 @@ def _restore_optimizers(
         opt.load_state_dict({"state": state, "param_groups": meta[name]["param_groups"]})
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def _save_state(
     directory: Path, step: int, settings: TrainSettings,
     optimizers: Mapping[str, torch.optim.Optimizer],
 ) -> None:
     tensors, meta = _flatten_optimizers(optimizers)
-    _atomic_write(directory / STATE_TENSORS, save(tensors))
+    atomic_write_bytes(directory / STATE_TENSORS, save(tensors))
     state = {"step": step, "settings": attrs.asdict(settings), "optimizers": meta}
-    _atomic_write(directory / STATE_JSON, json.dumps(state, indent=1).encode())
+    atomic_write_bytes(directory / STATE_JSON, json.dumps(state, indent=1).encode())
 
 
 def fit(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -71,6 +73,14 @@ def _sample(args: argparse.Namespace) -> int:
         )
     from genproto import sampling
 
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        if output.suffix != ".npy":
+            raise InvalidArgumentError(
+                f"output of a distributed run ({world} processes)", value=str(output),
+                allowed="a .npy file", fix="Write .npy under torchrun, or run one process for .png",
+            )
+        _init_distributed(model)
     common: dict[str, Any] = dict(
         condition=args.condition, seed=args.seed, batch_size=args.batch_size,
         progress=None if not args.progress else True, **sample_options,
@@ -87,6 +97,8 @@ def _sample(args: argparse.Namespace) -> int:
             output,
             {"genproto:seed": str(result.seed), "genproto:provenance": result.provenance.to_dict()},
         )
+    if sampling.distributed_rank()[0] != 0:
+        return 0
     print(
         f"wrote {args.n} samples of {args.name!r} to {output} "
         f"(seed {result.seed}, {result.evaluations_per_sample:g} network evaluations per sample)"
@@ -95,6 +107,24 @@ def _sample(args: argparse.Namespace) -> int:
         print(json.dumps(result.provenance.to_dict(), indent=2))
     sys.stdout.flush()
     return 0
+
+
+def _init_distributed(model: Any) -> None:
+    """Join the process group torchrun describes: nccl for CUDA models, gloo on CPU."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        return
+    if model.device.type == "cuda":
+        import torch
+
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        model.to(f"cuda:{local}")
+        dist.init_process_group("nccl")
+    else:
+        dist.init_process_group("gloo")
+    atexit.register(dist.destroy_process_group)
 
 
 def add_parser(sub: Any) -> None:

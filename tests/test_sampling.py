@@ -1,0 +1,220 @@
+"""The shared sampler: per-index seeding, counting, streaming, provenance and bad input."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from sampler_models import Dice, Walker
+
+from genproto import sampling
+from genproto.errors import (
+    ArgumentTypeError,
+    ConditionError,
+    DeviceError,
+    InvalidArgumentError,
+    OptionError,
+)
+
+
+@pytest.fixture(scope="module")
+def walker() -> Walker:
+    return Walker()
+
+
+@pytest.fixture(scope="module")
+def dice() -> Dice:
+    return Dice()
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 53])
+def test_samples_do_not_depend_on_batch_size(walker: Walker, batch_size: int) -> None:
+    whole = walker.sample(53, seed=11, batch_size=53)
+    split = walker.sample(53, seed=11, batch_size=batch_size)
+    # row-wise float arithmetic may differ in the last bits between batch shapes
+    torch.testing.assert_close(split, whole, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 64])
+def test_discrete_samples_are_bitwise_batch_invariant(dice: Dice, batch_size: int) -> None:
+    labels = torch.arange(64) % 2
+    whole = dice.sample(64, seed=3, batch_size=64, condition=labels)
+    assert torch.equal(dice.sample(64, seed=3, batch_size=batch_size, condition=labels), whole)
+
+
+def test_sample_i_depends_only_on_seed_and_i(walker: Walker) -> None:
+    run = sampling.run(walker, 20, seed=5, batch_size=6)
+    for i in (0, 7, 19):
+        one = sampling.run(walker, 1, seed=5, start=i).samples[0]
+        torch.testing.assert_close(one, run.samples[i], rtol=0, atol=1e-5)
+
+
+def test_same_seed_same_samples_and_different_seeds_differ(walker: Walker) -> None:
+    a = walker.sample(16, seed=1)
+    assert torch.equal(a, walker.sample(16, seed=1))
+    b = walker.sample(16, seed=2)
+    assert not torch.isclose(a, b).any()
+
+
+def test_fresh_seed_is_reported_and_replays(walker: Walker) -> None:
+    first = sampling.run(walker, 8)
+    second = sampling.run(walker, 8)
+    assert first.seed != second.seed
+    assert torch.equal(walker.sample(8, seed=first.seed), first.samples)
+    assert first.provenance.seed == first.seed
+
+
+def test_global_rngs_are_neither_used_nor_changed(walker: Walker) -> None:
+    state = (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())
+    a = walker.sample(8, seed=4)
+    torch.manual_seed(123)
+    np.random.seed(123)
+    random.seed(123)
+    after = (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())
+    assert torch.equal(walker.sample(8, seed=4), a)
+    assert torch.equal(torch.get_rng_state(), after[0])
+    assert (np.random.get_state()[1] == after[1]).all()
+    assert random.getstate() == after[2]
+    assert not torch.equal(state[0], after[0])  # the disturbance was real
+
+
+@pytest.mark.parametrize("steps", [1, 5, 12])
+def test_counted_evaluations_equal_the_declared_cost(walker: Walker, steps: int) -> None:
+    result = sampling.run(walker, 10, seed=0, batch_size=3, steps=steps)
+    assert result.evaluations_per_sample == walker.cost(steps=steps).evaluations == steps
+
+
+def test_single_pass_model_counts_one(dice: Dice) -> None:
+    assert sampling.run(dice, 9, seed=0, batch_size=4).evaluations_per_sample == 1
+
+
+def test_marginal_draws_classes_from_the_streams(dice: Dice) -> None:
+    a = dice.sample(200, seed=9)
+    b = dice.sample(200, seed=9, batch_size=13)
+    assert torch.equal(a, b)
+    per_class = [dice.sample(200, seed=9, condition=c) for c in (0, 1)]
+    assert not torch.equal(a, per_class[0]) and not torch.equal(a, per_class[1])
+
+
+def test_condition_as_int_or_tensor(dice: Dice) -> None:
+    as_int = dice.sample(10, seed=2, condition=1)
+    as_tensor = dice.sample(10, seed=2, condition=torch.ones(10, dtype=torch.int64))
+    assert torch.equal(as_int, as_tensor)
+
+
+def test_n_zero_gives_an_empty_tensor_of_the_right_kind(walker: Walker, dice: Dice) -> None:
+    assert walker.sample(0).shape == (0, 4)
+    empty = dice.sample(0, condition=1)
+    assert empty.shape == (0, 3)
+    assert empty.dtype == torch.int64
+
+
+def test_sample_iter_matches_sample(walker: Walker) -> None:
+    chunks = list(walker.sample_iter(25, seed=8, batch_size=10))
+    assert [c.shape[0] for c in chunks] == [10, 10, 5]
+    assert torch.equal(torch.cat(chunks), walker.sample(25, seed=8, batch_size=10))
+
+
+def test_write_npy_matches_in_memory(walker: Walker, tmp_path: Path) -> None:
+    path = tmp_path / "out.npy"
+    result = sampling.write_npy(walker, 30, path, seed=6, batch_size=7, steps=3)
+    assert result.evaluations_per_sample == 3
+    on_disk = torch.from_numpy(np.load(path))
+    assert torch.equal(on_disk, walker.sample(30, seed=6, batch_size=7, steps=3))
+    assert [p.name for p in tmp_path.iterdir()] == ["out.npy"]
+
+
+def test_interrupted_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = Walker()
+    original = model.sample_batch
+    calls = itertools.count()
+
+    def flaky(*args: Any, **kwargs: Any) -> torch.Tensor:
+        if next(calls) == 2:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(model, "sample_batch", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        sampling.write_npy(model, 100, tmp_path / "out.npy", seed=0, batch_size=10)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sampling_restores_training_mode_and_keeps_parameters() -> None:
+    model = Walker()
+    model.net.train()
+    before = {k: v.clone() for k, v in model.net.state_dict().items()}
+    model.sample(5, seed=0)
+    assert model.net.training
+    assert all(torch.equal(v, model.net.state_dict()[k]) for k, v in before.items())
+
+
+def test_provenance_describes_the_run(walker: Walker) -> None:
+    result = sampling.run(walker, 4, seed=3, batch_size=2, steps=2)
+    prov = result.provenance.to_dict()
+    assert prov["model"] == "walker"
+    assert prov["seed"] == 3
+    assert prov["options"] == {"steps": 2}
+    assert prov["batch_size"] == 2
+    assert prov["weights_sha256"] == walker.weights_sha256()
+    assert prov["torch_version"] == torch.__version__
+    assert prov["device"] == "cpu"
+
+
+def test_automatic_batch_size_is_bounded(walker: Walker) -> None:
+    result = sampling.run(walker, 10, seed=0)
+    assert 1 <= result.provenance.batch_size <= 10
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "phrase"),
+    [({"n": -1}, InvalidArgumentError, "'n'"),
+     ({"n": 2.0}, ArgumentTypeError, "'n'"),
+     ({"n": True}, ArgumentTypeError, "'n'"),
+     ({"n": 2**50}, InvalidArgumentError, "too large to hold in memory"),
+     ({"n": 4, "batch_size": 0}, InvalidArgumentError, "'batch_size'"),
+     ({"n": 4, "batch_size": 2.5}, ArgumentTypeError, "'batch_size'"),
+     ({"n": 4, "seed": -1}, InvalidArgumentError, "'seed'"),
+     ({"n": 4, "seed": 2**63}, InvalidArgumentError, "'seed'"),
+     ({"n": 4, "seed": 1.5}, ArgumentTypeError, "'seed'"),
+     ({"n": 4, "steps": 0}, OptionError, "'steps'"),
+     ({"n": 4, "stepz": 3}, OptionError, "Did you mean 'steps'"),
+     ({"n": 4, "condition": 1}, ConditionError, "unconditional"),
+     ({"n": 4, "precision": "fp16"}, InvalidArgumentError, "'precision'")],
+)
+def test_bad_input_is_a_typed_error(walker: Walker, kwargs: dict[str, Any],
+                                    error: type[Exception], phrase: str) -> None:
+    with pytest.raises(error) as info:
+        sampling.run(walker, **kwargs)
+    assert phrase in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("condition", "phrase"),
+    [(2, "condition label: got 2"), (-1, "condition label: got -1"),
+     (torch.zeros(3, dtype=torch.int64), "shape"), (torch.zeros(4), "dtype"),
+     ("seven", "condition")],
+)
+def test_bad_conditions_name_the_value(dice: Dice, condition: Any, phrase: str) -> None:
+    with pytest.raises(ConditionError, match=phrase) as info:
+        dice.sample(4, condition=condition)
+    assert "0..1" in str(info.value)
+
+
+@pytest.mark.parametrize("device", ["cuda:7", "tpu", "gpu"])
+def test_missing_device_is_a_typed_error(device: str) -> None:
+    with pytest.raises(DeviceError, match="device"):
+        Walker().to(device)
+
+
+def test_streaming_needs_no_memory_check(walker: Walker, tmp_path: Path) -> None:
+    """A run too large for memory is refused in memory but allowed to a file (not run here)."""
+    with pytest.raises(InvalidArgumentError, match="sample_iter"):
+        walker.sample(2**50)
+    plan = sampling.plan(walker, 2**50, seed=0, in_memory=False)
+    assert plan.n == 2**50
