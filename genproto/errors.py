@@ -13,13 +13,14 @@ so that a message always names the bad value, the allowed set and the fix.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
     "CheckpointError",
     "CheckpointNotFoundError",
     "ConditionError",
+    "ContractViolation",
     "DataError",
     "DataFileNotFoundError",
     "DeviceError",
@@ -203,3 +204,31 @@ class DataError(GenprotoError, ValueError):
 
 class DataFileNotFoundError(DataError, FileNotFoundError):
     """A data file does not exist."""
+
+
+class ContractViolation(GenprotoError, AssertionError):
+    """A model breaks a property of the genproto contract (found by :mod:`genproto.testing`).
+
+    Attributes:
+        property: the name of the property, e.g. ``"determinism"``.
+        detail: what was observed, in one sentence.
+        reproduction: one line of Python that shows the failure again, or ``None``.
+        example: the (shrunk) counterexample: ``n``, ``seed``, ``batch_size``, ``condition``...
+    """
+
+    def __init__(
+        self,
+        property: str,
+        detail: str,
+        *,
+        reproduction: str | None = None,
+        example: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.property = property
+        self.detail = detail
+        self.reproduction = reproduction
+        self.example = dict(example or {})
+        super().__init__(
+            f"contract property {property!r} violated: {detail}",
+            fix=f"Reproduce: {reproduction}" if reproduction else None,
+        )
