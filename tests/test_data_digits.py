@@ -168,7 +168,7 @@ def test_build_script_reproduces_data_and_a_valid_split(
 
 
 def _global_numpy_rng_state() -> bytes:
-    return pickle.dumps(np.random.get_state(legacy=False))  # noqa: NPY002 -- what we check
+    return pickle.dumps(np.random.get_state(legacy=False))
 
 
 def test_stratified_split_is_deterministic_and_uses_no_global_rng() -> None:

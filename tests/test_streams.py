@@ -416,12 +416,12 @@ def test_empty_batch() -> None:
 
 def test_global_rngs_untouched() -> None:
     torch_state = torch.get_rng_state()
-    np_state = np.random.get_state(legacy=False)  # noqa: NPY002 -- the global RNG is the point
+    np_state = np.random.get_state(legacy=False)
     py_state = random.getstate()
     draw_sequence(KeyedStreams.for_range(fresh_seed(), 0, 10))
     selftest()
     assert torch.equal(torch.get_rng_state(), torch_state)
-    after = np.random.get_state(legacy=False)  # noqa: NPY002
+    after = np.random.get_state(legacy=False)
     assert np.array_equal(after["state"]["key"], np_state["state"]["key"])
     assert after["state"]["pos"] == np_state["state"]["pos"]
     assert after["has_gauss"] == np_state["has_gauss"]
