@@ -34,10 +34,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from reference_models import MLPDecoder, MLPDenoiser, linear_flops  # noqa: E402
+from reference_models import MLPDecoder, MLPDenoiser, linear_flops
 
-from genproto import sampling  # noqa: E402
-from genproto.streams import KeyedStreams  # noqa: E402
+from genproto import sampling
+from genproto.streams import KeyedStreams
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -57,7 +57,9 @@ def bare_loop(n: int, batch: int, seed: int, body: Callable[[KeyedStreams], torc
     return out
 
 
-def interleaved(a: Callable[[], object], b: Callable[[], object], repeats: int) -> tuple[float, float]:
+def interleaved(
+    a: Callable[[], object], b: Callable[[], object], repeats: int
+) -> tuple[float, float]:
     """Median times of a and b, run alternately (a b b a a b ...) to cancel drift."""
     ta: list[float] = []
     tb: list[float] = []
@@ -118,7 +120,8 @@ def batch_sweep(quick: bool) -> tuple[float, list[dict[str, float]]]:
     for b in sizes:
         n = min(65536, max(8 * b, 2048)) if b > 1 else 512
         sampling.run(decoder, min(n, 2 * b), seed=0, batch_size=b, progress=False)  # warm-up
-        t = min(timed(lambda: sampling.run(decoder, n, seed=0, batch_size=b, progress=False))
+        t = min(timed(lambda n=n, b=b: sampling.run(decoder, n, seed=0, batch_size=b,
+                                                     progress=False))
                 for _ in range(2))
         achieved = flops_per_sample * n / t
         rows.append({"batch_size": b, "samples_per_s": n / t, "gflops": achieved / 1e9,
@@ -127,7 +130,7 @@ def batch_sweep(quick: bool) -> tuple[float, list[dict[str, float]]]:
 
 
 MEMORY_CHILD = """
-import resource, sys, torch
+import sys, torch
 sys.path.insert(0, {bench!r})
 from collections.abc import Mapping
 from genproto import Capabilities, EventSpace, Likelihood, Paradigm, SampleCost, sampling
@@ -140,7 +143,9 @@ class Points(Model):
     def networks(self): return {{"net": self.net}}
     def sample_batch(self, streams, condition, **o): return self.net(streams.normal(2))
 sampling.write_npy(Points(), {n}, {path!r}, seed=0, batch_size=65536, progress=False)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+# VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0]
+print(int(hwm.split()[1]) * 1024)
 """
 
 

@@ -7,6 +7,7 @@ through a hand-written bare torch loop, and the throughputs compared.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,7 +22,7 @@ from genproto.training import seeded_init
 
 def mlp(sizes: list[int]) -> torch.nn.Sequential:
     layers: list[torch.nn.Module] = []
-    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+    for a, b in itertools.pairwise(sizes):
         layers += [torch.nn.Linear(a, b), torch.nn.SiLU()]
     return torch.nn.Sequential(*layers[:-1])
 
