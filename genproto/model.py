@@ -219,7 +219,9 @@ class Model(abc.ABC):
         n = data.shape[0]
         labels = check_condition(condition, n, caps.condition, model=self.name, device=self.device)
         out = torch.empty(n, dtype=torch.float32, device=self.device)
-        with torch.inference_mode():
+        from genproto.sampling import eval_mode
+
+        with eval_mode(self.networks()), torch.inference_mode():
             for first in range(0, n, size):
                 rows = slice(first, min(n, first + size))
                 streams = KeyedStreams.for_range(seed, rows.start, rows.stop, device=self.device)

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from genproto._atomic import discard, temp_sibling
-from genproto.errors import InvalidArgumentError
+from genproto.errors import InvalidArgumentError, PluginError
 from genproto.protocol import PROTOCOL_VERSION, Condition
 from genproto.streams import KeyedStreams, fresh_seed
 from genproto.validation import check_batch_size, check_condition, check_n, check_seed
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EvaluationCounter",
+    "eval_mode",
     "Provenance",
     "SampleResult",
     "iter_chunks",
@@ -189,21 +190,30 @@ def plan(
 
 
 @contextlib.contextmanager
+def eval_mode(networks: Mapping[str, torch.nn.Module]) -> Iterator[None]:
+    """Every module of ``networks`` in eval mode; each module's own mode restored on exit.
+
+    Restoring module by module (not ``net.train(mode)``) keeps a deliberately
+    frozen submodule, e.g. a BatchNorm in eval mode inside a training network, as it was.
+    """
+    modes = [(m, m.training) for net in networks.values() for m in net.modules()]
+    try:
+        for net in networks.values():
+            net.eval()
+        yield
+    finally:
+        for module, mode in modes:
+            module.training = mode
+
+
+@contextlib.contextmanager
 def _sampling_mode(model: Model, precision: str) -> Iterator[None]:
     """Inference mode, networks in eval mode (restored on exit), optional bf16 autocast."""
-    nets = model.networks()
-    modes = {name: net.training for name, net in nets.items()}
-    try:
-        for net in nets.values():
-            net.eval()
-        autocast: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
-        if precision == "bf16":
-            autocast = torch.autocast(model.device.type, dtype=torch.bfloat16)
-        with torch.inference_mode(), autocast:
-            yield
-    finally:
-        for name, net in nets.items():
-            net.train(modes[name])
+    autocast: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+    if precision == "bf16":
+        autocast = torch.autocast(model.device.type, dtype=torch.bfloat16)
+    with eval_mode(model.networks()), torch.inference_mode(), autocast:
+        yield
 
 
 def _progress(total: int, enabled: bool, desc: str) -> Any:
@@ -234,7 +244,22 @@ def iter_chunks(
             else:
                 labels = None
             out = model.sample_batch(streams, labels, **p.options)
-            if out.dtype != event_dtype:
+            if out.shape != (size, *caps.event.shape) or out.dtype != event_dtype:
+                if out.shape == (size, *caps.event.shape) and out.is_floating_point() and \
+                        not event_dtype.is_floating_point:
+                    raise PluginError(
+                        f"model {model.name!r}: sample_batch returned {out.dtype} for a "
+                        "discrete event",
+                        allowed=f"{event_dtype} levels",
+                        fix="Round and convert the samples in sample_batch (a bug in the plugin)",
+                    )
+                if out.shape != (size, *caps.event.shape):
+                    raise PluginError(
+                        f"model {model.name!r}: sample_batch returned shape {tuple(out.shape)} "
+                        f"for a batch of {size}",
+                        allowed=f"{(size, *caps.event.shape)}",
+                        fix="This is a bug in the plugin; report it to its authors",
+                    )
                 out = out.to(event_dtype)
             bar.update(size)
             yield offset, out

@@ -180,9 +180,16 @@ def check_condition(
             )
         return None
     if _is_int(condition):
+        if not 0 <= int(condition) < spec.num_classes:  # before it meets int64 (2**63 overflows)
+            raise ConditionError("condition label", value=int(condition), allowed=allowed)
         labels = torch.full((n,), int(condition), dtype=torch.int64)
     elif isinstance(condition, torch.Tensor | list | tuple):
-        tensor = condition if isinstance(condition, torch.Tensor) else torch.as_tensor(condition)
+        try:
+            tensor = (
+                condition if isinstance(condition, torch.Tensor) else torch.as_tensor(condition)
+            )
+        except (TypeError, ValueError, RuntimeError, OverflowError):
+            raise ConditionError("condition", value=condition, allowed=allowed) from None
         if tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool:
             raise ConditionError(
                 "condition dtype", value=str(tensor.dtype), allowed=allowed,

@@ -186,11 +186,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_info)
+    from genproto.cli import check as check_cmd
+    from genproto.cli import classify as classify_cmd
+    from genproto.cli import compare as compare_cmd
     from genproto.cli import sample as sample_cmd
     from genproto.cli import train as train_cmd
 
     sample_cmd.add_parser(sub)
     train_cmd.add_parser(sub)
+    compare_cmd.add_parser(sub)
+    classify_cmd.add_parser(sub)
+    check_cmd.add_parser(sub)
     return parser
 
 

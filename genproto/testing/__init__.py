@@ -1,0 +1,72 @@
+"""genproto's contract suite: the properties every model must keep, and three ways to run them.
+
+* :func:`check_model` -- run every property on a model (or a factory, or an installed model's
+  name) and get a :class:`Report`; ``check_model(...).raise_for_failures()`` in a test.
+* :func:`contract_tests` -- module-level pytest tests for a plugin's own test suite, one per
+  property, fed by a module-scoped fixture (a plugin's contract test file is a few lines).
+* ``pytest --genproto-model NAME`` (the ``pytest11`` plugin :mod:`genproto.testing.pytest_plugin`)
+  and ``genproto check NAME`` -- the same properties on installed models.
+
+The properties live in :mod:`genproto.testing.properties` and
+:mod:`genproto.testing.likelihood`; Hypothesis strategies and the ``"genproto-ci"`` /
+``"genproto-thorough"`` settings profiles in :mod:`genproto.testing.strategies`; the statistics in
+:mod:`genproto.testing.stats`; correct reference models in :mod:`genproto.testing.reference`.
+
+Importing this package is cheap (no torch, no Hypothesis): the names below load on first use,
+so the pytest plugin costs nothing in test runs that do not ask for it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from genproto.errors import ContractViolation
+    from genproto.testing._core import NotApplicable
+    from genproto.testing.contract import contract_tests
+    from genproto.testing.suite import (
+        PROPERTY_NAMES,
+        ContractSession,
+        PropertyResult,
+        Report,
+        Status,
+        check_model,
+    )
+
+__all__ = [
+    "PROPERTY_NAMES",
+    "ContractSession",
+    "ContractViolation",
+    "NotApplicable",
+    "PropertyResult",
+    "Report",
+    "Status",
+    "check_model",
+    "contract_tests",
+]
+
+_WHERE = {
+    "ContractViolation": "genproto.errors",
+    "NotApplicable": "genproto.testing._core",
+    "contract_tests": "genproto.testing.contract",
+    "PROPERTY_NAMES": "genproto.testing.suite",
+    "ContractSession": "genproto.testing.suite",
+    "PropertyResult": "genproto.testing.suite",
+    "Report": "genproto.testing.suite",
+    "Status": "genproto.testing.suite",
+    "check_model": "genproto.testing.suite",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,0 +1,891 @@
+"""The contract properties: what every genproto model must do, checked against what it declares.
+
+Each ``check_*`` function takes a model (or a factory, where the property needs a fresh one),
+returns the notes of sub-checks it skipped (each with the declared reason), raises
+:class:`~genproto.errors.ContractViolation` naming the property and a one-line reproduction when
+the model breaks it, and :class:`NotApplicable` when a declared capability rules it out.
+Likelihood honesty, the statistical property, lives in :mod:`genproto.testing.likelihood`.
+
+=================  =====================================================================
+property           what is checked
+=================  =====================================================================
+conformance        isinstance GenerativeModel; capabilities well-formed and consistent
+shape              shape (n, *event.shape), dtype, device, support, for n = 0, 1, primes,
+                   more than one batch
+determinism        same seed, same samples; different seeds differ; global RNGs neither
+                   read nor changed; ``seed=None`` reports a seed that replays
+batch_invariance   samples independent of batch_size, of a split with ``start`` and of
+                   streaming
+cost               evaluations the sampler counts == the declared SampleCost, per setting;
+                   no output from networks the hooks cannot see
+conditioning       samples follow the asked class; bad conditions raise ConditionError
+bad_input          bad n, seed, batch_size, options and x raise the documented typed error
+side_effects       inputs, parameters, train/eval modes and global RNGs untouched
+persistence        save -> genproto.load gives the same samples and log-likelihoods
+=================  =====================================================================
+
+Float samples are compared with the tolerance :data:`RTOL` / :data:`ATOL` where bit-equality
+is not promised (batch invariance: matrix kernels may sum in a different order for another
+batch size); discrete samples are always compared bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from hypothesis import strategies as st
+
+from genproto.errors import GenprotoError, OptionError
+from genproto.model import Model
+from genproto.options import Option
+from genproto.protocol import (
+    Capabilities,
+    Condition,
+    CostGrowth,
+    EventKind,
+    GenerativeModel,
+    Likelihood,
+    Paradigm,
+    SampleCost,
+    protocol_compatible,
+)
+from genproto.testing import strategies as gs
+from genproto.testing._core import (
+    HANG_SECONDS,
+    ModelSource,
+    NotApplicable,
+    Notes,
+    X,
+    call_text,
+    disturb_global_rng,
+    fail,
+    global_rng_state,
+    guard,
+    preserved_global_rng,
+    resolve,
+    run_given,
+    same_rng_state,
+)
+
+__all__ = [
+    "ATOL",
+    "RTOL",
+    "check_bad_input",
+    "check_batch_invariance",
+    "check_conditioning",
+    "check_conformance",
+    "check_cost",
+    "check_determinism",
+    "check_persistence",
+    "check_shape",
+    "check_side_effects",
+    "default_condition",
+    "fit_condition",
+]
+
+#: Relative tolerance for float samples that should agree (batch invariance).
+RTOL = 1e-4
+#: Absolute tolerance for float samples that should agree (batch invariance).
+ATOL = 1e-5
+
+#: Seed of the fixed draws (never drawn by Hypothesis: these checks must not flake).
+FIXED_SEED = 20_240_601
+
+_MEMBERS = ("name", "capabilities", "cost", "sample", "log_likelihood", "save")
+
+
+def default_condition(caps: Capabilities) -> Condition:
+    """``None``, or class 0 for a model whose condition is required."""
+    spec = caps.condition
+    return 0 if spec is not None and spec.required else None
+
+
+def fit_condition(call: gs.SampleCall, caps: Capabilities) -> gs.SampleCall:
+    """``call`` with its condition made valid for ``caps`` (class 0 where one is required)."""
+    spec = caps.condition
+    if spec is None and call.condition is not None:
+        return gs.SampleCall(call.n, call.seed, call.batch_size, None)
+    if spec is not None and spec.required and call.condition is None:
+        return gs.SampleCall(call.n, call.seed, call.batch_size, 0)
+    return call
+
+
+def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.double() - b.double()).abs().max()) if a.numel() else 0.0
+
+
+def _agree(a: torch.Tensor, b: torch.Tensor, kind: EventKind, *, exact: bool) -> bool:
+    """Same samples: bit for bit for discrete events (or ``exact``), else within the tolerance."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if exact or kind is EventKind.DISCRETE:
+        return torch.equal(a, b)
+    return bool(torch.allclose(a, b, rtol=RTOL, atol=ATOL))
+
+
+def _slice_condition(condition: Condition, rows: slice) -> Condition:
+    return condition[rows] if isinstance(condition, torch.Tensor) else condition
+
+
+# -- 1. conformance --------------------------------------------------------------------------
+
+_GROWS = {Paradigm.AUTOREGRESSIVE: CostGrowth.PER_TOKEN, Paradigm.DIFFUSION: CostGrowth.PER_STEP}
+
+
+def check_conformance(model: GenerativeModel, *, registry: Any = None) -> Notes:
+    """The protocol is implemented and the declared capabilities are well-formed and consistent.
+
+    Single pass <=> exactly one evaluation; autoregressive and diffusion components make the cost
+    grow (per token, per step); discrete <=> int64, continuous <=> float32; capabilities survive
+    the checkpoint round trip; ``cost()`` equals the declared cost; a ``genproto.Model`` declares
+    a non-empty mapping of networks that live on its device. A model built by a registry declares
+    the same capabilities as its registration did.
+    """
+    prop = "conformance"
+    if not isinstance(model, GenerativeModel):
+        missing = [m for m in _MEMBERS if not hasattr(model, m)]
+        fail(prop, f"{type(model).__name__} does not implement genproto.GenerativeModel "
+                   f"(missing: {', '.join(missing)})")
+    name = guard(prop, "model.name", lambda: model.name)
+    if not isinstance(name, str) or not name:
+        fail(prop, f"model.name must be a non-empty str (got {name!r})", reproduction="model.name")
+    caps = guard(prop, "model.capabilities", lambda: model.capabilities)
+    if not isinstance(caps, Capabilities):
+        fail(prop, "model.capabilities must be a genproto.Capabilities "
+                   f"(got {type(caps).__name__})", reproduction="model.capabilities")
+    if not protocol_compatible(caps.protocol_version):
+        fail(prop, f"declares protocol {caps.protocol_version!r}, not readable by this genproto",
+             reproduction="model.capabilities.protocol_version")
+    back = guard(prop, "Capabilities.from_dict(caps.to_dict())",
+                 lambda: Capabilities.from_dict(caps.to_dict()))
+    if back != caps:
+        fail(prop, "capabilities do not survive to_dict/from_dict (checkpoints store them)",
+             reproduction="Capabilities.from_dict(model.capabilities.to_dict())")
+    cost = guard(prop, "model.cost()", model.cost)
+    if not isinstance(cost, SampleCost) or cost != caps.cost:
+        fail(prop, f"model.cost() with default options is {cost!r}, but capabilities.cost is "
+                   f"{caps.cost!r}", reproduction="model.cost()")
+    _check_growth(prop, caps)
+    want = torch.int64 if caps.event.kind is EventKind.DISCRETE else torch.float32
+    if caps.event.dtype != want:
+        fail(prop, f"a {caps.event.kind.value} event must hold {want} "
+                   f"(declares {caps.event.dtype})")
+    notes: list[str] = []
+    if isinstance(model, Model):
+        _check_networks(prop, model)
+        _check_options(prop, model)
+    else:
+        notes.append("networks: not a genproto.Model, so no networks are declared to count")
+    _check_registration(prop, model, caps, registry)
+    return tuple(notes)
+
+
+def _check_growth(prop: str, caps: Capabilities) -> None:
+    cost = caps.cost
+    kinds = {_GROWS[p] for p in caps.paradigms if p in _GROWS}
+    names = " + ".join(p.value for p in caps.paradigms)
+    if cost.growth is CostGrowth.SINGLE_PASS:
+        if cost.evaluations != 1:
+            fail(prop, f"a single-pass cost must be 1 evaluation (declares {cost.evaluations})")
+        if kinds:
+            fail(prop, f"declares a single-pass cost, but {names} sampling grows with "
+                       f"{' and '.join(sorted(k.value for k in kinds))}",
+                 reproduction="model.capabilities.cost")
+    elif kinds and cost.growth not in kinds:
+        fail(prop, f"declares a {cost.growth.value} cost, but {names} grows "
+                   f"{' or '.join(sorted(k.value for k in kinds))}",
+             reproduction="model.capabilities.cost")
+
+
+def _check_networks(prop: str, model: Model) -> None:
+    nets = guard(prop, "model.networks()", model.networks)
+    if not isinstance(nets, Mapping) or not nets:
+        fail(prop, "networks() must return a non-empty mapping of name to torch.nn.Module "
+                   "(the sampler counts evaluations through their forward hooks)",
+             reproduction="model.networks()")
+    for key, net in nets.items():
+        if not isinstance(key, str) or not isinstance(net, torch.nn.Module):
+            fail(prop, f"networks() entry {key!r} must map a str to a torch.nn.Module "
+                       f"(got {type(net).__name__})", reproduction="model.networks()")
+        for tensor in (*net.parameters(), *net.buffers()):
+            if tensor.device != model.device:
+                fail(prop, f"network {key!r} holds a tensor on {tensor.device}, but the model "
+                           f"says it is on {model.device}", reproduction="model.to(device)")
+
+
+def _check_options(prop: str, model: Model) -> None:
+    for kind in ("sample_options", "likelihood_options"):
+        declared = getattr(model, kind)
+        if not all(isinstance(o, Option) for o in declared):
+            fail(prop, f"{kind} must hold genproto.options.Option values")
+        names = [o.name for o in declared]
+        if len(set(names)) != len(names):
+            fail(prop, f"{kind} declares an option twice: {names}")
+
+
+def _check_registration(prop: str, model: GenerativeModel, caps: Capabilities, reg: Any) -> None:
+    origin = getattr(model, "origin", None)
+    if origin is None or reg is None:
+        return
+    try:
+        entry = reg.entry(origin.name)
+    except GenprotoError:
+        return
+    defaults = {o.name: o.default for o in entry.options}
+    if dict(origin.options) == defaults and entry.capabilities != caps:
+        fail(prop, f"the registry declares {entry.capabilities!r} for {origin.name!r}, but the "
+                   f"model built with default options declares {caps!r} (find() would lie)",
+             reproduction=f"registry.get({origin.name!r}).capabilities")
+
+
+# -- 2. shape ---------------------------------------------------------------------------------
+
+_SHAPE_EXAMPLES = (
+    gs.SampleCall(0, 0), gs.SampleCall(1, 0), gs.SampleCall(2, 1), gs.SampleCall(7, 2, 3),
+    gs.SampleCall(13, 3, 5),
+)
+
+
+def _check_samples(
+    prop: str, model: GenerativeModel, x: Any, n: int, call: str, example: dict[str, Any],
+    repro: str | None = None,
+) -> None:
+    """``x`` is a tensor of shape ``(n, *event.shape)``, the event dtype, on the model's device,
+    inside the support."""
+    repro = repro or call
+    event = model.capabilities.event
+    want = (n, *event.shape)
+    if not isinstance(x, torch.Tensor):
+        fail(prop, f"{call} returned {type(x).__name__}, not a torch.Tensor",
+             reproduction=repro, **example)
+    if tuple(x.shape) != want:
+        fail(prop, f"{call} returned shape {tuple(x.shape)}; expected {want} = (n, *event.shape)",
+             reproduction=repro, **example)
+    if x.dtype != event.dtype:
+        fail(prop, f"{call} returned dtype {x.dtype}; a {event.kind.value} event is {event.dtype}",
+             reproduction=repro, **example)
+    device = getattr(model, "device", x.device)
+    if x.device != device:
+        fail(prop, f"{call} returned a tensor on {x.device}; the model is on {device}",
+             reproduction=repro, **example)
+    if not x.numel():
+        return
+    if event.kind is EventKind.DISCRETE:
+        low, high = int(x.min()), int(x.max())
+        if low < 0 or high >= (event.levels or 0):
+            fail(prop, f"{call} returned level {low if low < 0 else high}, outside the declared "
+                       f"levels 0..{(event.levels or 0) - 1}", reproduction=repro, **example)
+    elif not bool(torch.isfinite(x).all()):
+        rows = (~torch.isfinite(x)).reshape(n, -1).any(1).nonzero().reshape(-1).tolist()
+        fail(prop, f"{call} returned NaN or inf in rows {rows[:5]}", reproduction=repro, **example)
+
+
+def check_shape(model: GenerativeModel, *, profile: str = gs.CI_PROFILE) -> Notes:
+    """Samples have shape ``(n, *event.shape)``, the event dtype and device, values in the support,
+    for n = 0, 1, primes and more than one batch; ``sample_iter`` chunks too."""
+    prop = "shape"
+    spec = model.capabilities.condition
+
+    def test(call: gs.SampleCall) -> None:
+        call = fit_condition(call, model.capabilities)
+        text = call.text()
+        x = guard(prop, text, model.sample, call.n, **call.kwargs())
+        _check_samples(prop, model, x, call.n, text, call.example())
+        if isinstance(model, Model):
+            text = f"list({call.text('sample_iter')})"
+            chunks = guard(prop, text, lambda: list(model.sample_iter(call.n, **call.kwargs())))
+            total = 0
+            for chunk in chunks:
+                size = chunk.shape[0] if isinstance(chunk, torch.Tensor) and chunk.ndim else -1
+                _check_samples(prop, model, chunk, max(size, 0), f"a chunk of {text}",
+                               call.example(), f"[c.shape for c in {call.text('sample_iter')}]")
+                total += size
+            if total != call.n:
+                fail(prop, f"{text} yielded {total} samples in all, not n={call.n}",
+                     reproduction=text, **call.example())
+
+    run_given(profile, test, {"call": gs.sample_calls(spec)},
+              tuple({"call": c} for c in _SHAPE_EXAMPLES))
+    return ()
+
+
+# -- 3. determinism ---------------------------------------------------------------------------
+
+
+def check_determinism(model: GenerativeModel, *, profile: str = gs.CI_PROFILE) -> Notes:
+    """Same seed => same samples (also after the global RNGs are reseeded); different seeds =>
+    different samples; sampling neither reads nor changes the global RNGs; ``seed=None``
+    reports the fresh seed it used, which replays the samples."""
+    prop = "determinism"
+    caps = model.capabilities
+    cond = default_condition(caps)
+    device = getattr(model, "device", None)
+
+    # 1. the global generators are left alone (the most specific diagnosis, checked first)
+    text = call_text("sample", 16, seed=0, condition=cond)
+    before = global_rng_state(device)
+    guard(prop, text, model.sample, 16, seed=0, condition=cond)
+    changed = same_rng_state(before, global_rng_state(device))
+    if changed:
+        fail(prop, f"sampling changed the global RNG state of {', '.join(changed)}: every random "
+                   "number must come from the keyed streams of (seed, i), never from a global "
+                   "generator", reproduction=f"s = torch.get_rng_state(); {text}; "
+                   "torch.equal(s, torch.get_rng_state())  # False", n=16, seed=0)
+
+    # 2. same seed => same samples, whatever the global RNGs hold; other seeds differ
+    def test(call: gs.SampleCall, other: int, noise: int) -> None:
+        cond_call = fit_condition(call, caps)
+        text = cond_call.text()
+        first = guard(prop, text, model.sample, cond_call.n, **cond_call.kwargs())
+        again = guard(prop, text, model.sample, cond_call.n, **cond_call.kwargs())
+        if not torch.equal(first, again):
+            fail(prop, f"the same call gave different samples twice (max difference "
+                       f"{_max_diff(first, again):.3g}): {text}",
+                 reproduction=f"torch.equal({text}, {text})  # False", **cond_call.example())
+        disturb_global_rng(noise)
+        third = guard(prop, text, model.sample, cond_call.n, **cond_call.kwargs())
+        if not torch.equal(first, third):
+            fail(prop, "the samples changed after the global RNGs were reseeded: the model reads "
+                       "a global generator", reproduction=f"a = {text}; torch.manual_seed("
+                       f"{noise % 2**63}); torch.equal(a, {text})  # False",
+                 **cond_call.example())
+        if other != call.seed:
+            _different_seeds(call.seed, other)
+
+    def _different_seeds(seed: int, other: int) -> None:
+        # with one class fixed: labels drawn from the streams would hide a model's own seed use
+        m = 64
+        fixed = 0 if caps.condition is not None else None
+        first = call_text("sample", m, seed=seed, condition=fixed)
+        second = call_text("sample", m, seed=other, condition=fixed)
+        a = guard(prop, first, model.sample, m, seed=seed, condition=fixed)
+        b = guard(prop, second, model.sample, m, seed=other, condition=fixed)
+        if torch.equal(a, b):
+            fail(prop, f"seeds {seed} and {other} gave the same {m} samples: the model ignores "
+                       "its seed", reproduction=f"torch.equal({first}, {second})  # True",
+                 n=m, seed=seed, other_seed=other, condition=fixed)
+
+    with preserved_global_rng():  # reseeded on purpose above; the caller's state comes back
+        run_given(
+            profile, test,
+            {"call": gs.sample_calls(caps.condition, min_n=1), "other": gs.seeds(),
+             "noise": gs.seeds()},
+            ({"call": gs.SampleCall(5, 0), "other": 1, "noise": 12345},),
+        )
+
+    # 3. a fresh seed is reported and replays
+    if isinstance(model, Model):
+        text = call_text("sample_run", 8, seed=None, condition=cond)
+        run = guard(prop, text, model.sample_run, 8, seed=None, condition=cond)
+        replay = guard(prop, call_text("sample", 8, seed=run.seed, condition=cond),
+                       model.sample, 8, seed=run.seed, condition=cond)
+        if not torch.equal(run.samples, replay):
+            fail(prop, f"the seed reported by {text} does not replay its samples",
+                 reproduction=f"r = {text}; model.sample(8, seed=r.seed)", n=8, seed=run.seed)
+    return ()
+
+
+# -- 4. batch invariance ----------------------------------------------------------------------
+
+
+def check_batch_invariance(model: GenerativeModel, *, profile: str = gs.CI_PROFILE) -> Notes:
+    """Sample ``i`` depends only on (seed, i) and its condition: not on ``batch_size`` (1, a
+    prime, n, automatic), nor on splitting the run with ``start`` (as processes do), nor on
+    streaming it with ``sample_iter``. Float samples agree within ``RTOL``/``ATOL``."""
+    prop = "batch_invariance"
+    caps = model.capabilities
+    kind = caps.event.kind
+
+    def test(call: gs.SampleCall, prime: int, split: int) -> None:
+        cond = fit_condition(call, caps).condition
+        n, seed = call.n, call.seed
+        ref_call = gs.SampleCall(n, seed, n, cond)
+        reference = guard(prop, ref_call.text(), model.sample, n, **ref_call.kwargs())
+        for size in dict.fromkeys((1, prime, None, call.batch_size)):
+            other = gs.SampleCall(n, seed, size, cond)
+            x = guard(prop, other.text(), model.sample, n, **other.kwargs())
+            if not _agree(x, reference, kind, exact=False):
+                rows = _differing_rows(x, reference, kind)
+                fail(prop, f"samples depend on the batch size: batch_size={size} and "
+                           f"batch_size={n} differ in rows {rows[:5]} (max difference "
+                           f"{_max_diff(x, reference):.3g})",
+                     reproduction=f"{other.text()} vs {ref_call.text()}", **other.example())
+        if not isinstance(model, Model):
+            return
+        from genproto import sampling
+
+        first = split % n
+        part = slice(first, n)
+        text = call_text("sample_run", n - first, seed=seed, start=first,
+                         condition=_slice_condition(cond, part))
+        piece = guard(prop, text, lambda: sampling.run(
+            model, n - first, seed=seed, start=first, condition=_slice_condition(cond, part)
+        ).samples)
+        if not _agree(piece, reference[part], kind, exact=False):
+            fail(prop, f"samples {first}..{n - 1} drawn with start={first} differ from the same "
+                       "samples of the whole run (a run split across processes would differ)",
+                 reproduction=f"{text} vs {ref_call.text()}[{first}:]", n=n, seed=seed,
+                 start=first)
+        text = f"torch.cat(list({ref_call.text('sample_iter', batch_size=prime)}))"
+        chunks = guard(prop, text, lambda: list(model.sample_iter(n, seed=seed, batch_size=prime,
+                                                                  condition=cond)))
+        streamed = torch.cat(chunks) if chunks else reference[:0]
+        if not _agree(streamed, reference, kind, exact=False):
+            fail(prop, "sample_iter yields other samples than sample",
+                 reproduction=f"{text} vs {ref_call.text()}", n=n, seed=seed)
+
+    run_given(
+        profile, test,
+        {"call": gs.sample_calls(caps.condition, min_n=2), "prime": st.sampled_from(gs.PRIMES),
+         "split": st.integers(0, 64)},
+    )
+    return ()
+
+
+def _differing_rows(a: torch.Tensor, b: torch.Tensor, kind: EventKind) -> list[int]:
+    if a.shape != b.shape:
+        return []
+    if kind is EventKind.DISCRETE:
+        bad = (a != b).reshape(a.shape[0], -1).any(1)
+    else:
+        bad = ~torch.isclose(a, b, rtol=RTOL, atol=ATOL).reshape(a.shape[0], -1).all(1)
+    return [int(i) for i in bad.nonzero().reshape(-1)]
+
+
+# -- 5. declared cost -------------------------------------------------------------------------
+
+
+def _cost_settings(model: Model) -> list[dict[str, Any]]:
+    """Sample options to try, one changed at a time: booleans flipped, every choice, the
+    smallest integers (a few steps is enough to see whether the count follows)."""
+    settings: list[dict[str, Any]] = [{}]
+    for option in model.sample_options:
+        values: list[Any] = []
+        if option.type is bool:
+            values = [not option.default] if option.default is not None else [True, False]
+        elif option.choices is not None:
+            values = list(option.choices)[:4]
+        elif option.type is int and option.minimum is not None:
+            low = math.ceil(option.minimum) + (1 if option.exclusive_minimum else 0)
+            values = [v for v in (low, low + 1) if option.maximum is None or v <= option.maximum]
+        for value in values:
+            if value != option.default:
+                settings.append({option.name: value})
+    return settings
+
+
+def check_cost(model: GenerativeModel, *, profile: str = gs.CI_PROFILE) -> Notes:
+    """The evaluations the sampler counts on the declared networks equal
+    ``model.cost(**options).evaluations`` for every setting tried; a model whose output changes
+    while no evaluation is counted is bypassing its declared networks."""
+    prop = "cost"
+    if not isinstance(model, Model):
+        raise NotApplicable("not a genproto.Model: it declares no networks whose calls can be "
+                            "counted")
+    from genproto import sampling
+
+    cond = default_condition(model.capabilities)
+    for options in _cost_settings(model):
+        declared = guard(prop, call_text("cost", **options), model.cost, **options)
+        for n, size in ((3, 3), (3, 1)):
+            text = call_text("sample_run", n, seed=0, batch_size=size, condition=cond, **options)
+            result = guard(prop, text, sampling.run, model, n, seed=0, batch_size=size,
+                           condition=cond, **options)
+            counted = result.evaluations_per_sample
+            if counted == 0:
+                _check_bypass(prop, model, result.samples, text, n, size, cond, options)
+            if counted != declared.evaluations:
+                fail(prop, f"declares {declared.describe()} but the sampler counted {counted:g} "
+                           f"network evaluations per sample (batch) with options {options}",
+                     reproduction=f"{text}.evaluations_per_sample  # vs "
+                                  f"{call_text('cost', **options)}.evaluations",
+                     n=n, seed=0, batch_size=size, options=options)
+    return ()
+
+
+def _check_bypass(
+    prop: str, model: Model, before: torch.Tensor, text: str, n: int, size: int,
+    cond: Condition, options: dict[str, Any],
+) -> None:
+    """No evaluation was counted: if the output still depends on the networks' parameters, the
+    model computes with them outside their forward calls (which the hooks count)."""
+    from genproto import sampling
+
+    params = [p for net in model.networks().values() for p in net.parameters()]
+    saved = [p.detach().clone() for p in params]
+    generator = torch.Generator().manual_seed(FIXED_SEED)
+    try:
+        with torch.no_grad():
+            for p in params:
+                noise = torch.randn(p.shape, generator=generator).to(p.device, p.dtype)
+                p.add_(0.5 * noise * (p.abs() + 0.1))
+        after = sampling.run(model, n, seed=0, batch_size=size, condition=cond, **options).samples
+    finally:
+        with torch.no_grad():
+            for p, value in zip(params, saved, strict=True):
+                p.copy_(value)
+    if not torch.equal(before, after):
+        fail(prop, "the samples depend on the declared networks' parameters, yet the sampler "
+                   "counted 0 evaluations: the model bypasses its networks' forward calls "
+                   "(e.g. uses net.weight directly), so its declared cost cannot be checked",
+             reproduction=f"{text}.evaluations_per_sample  # 0", n=n, seed=0, options=options)
+
+
+# -- 7. conditioning --------------------------------------------------------------------------
+
+#: Samples per class for the follow-the-condition check.
+FOLLOW_SAMPLES = 64
+
+
+def _bad_condition_test(prop: str, model: GenerativeModel, bad: gs.Bad) -> None:
+    caps = model.capabilities
+    calls: list[tuple[str, Callable[[], Any]]] = [
+        (call_text("sample", 3, seed=0, condition=bad.value),
+         lambda: model.sample(3, seed=0, condition=bad.value)),
+    ]
+    if caps.likelihood is not Likelihood.NONE:
+        x = model.sample(3, seed=0, condition=default_condition(caps))
+        calls.append((call_text("log_likelihood", X, condition=bad.value),
+                      lambda: model.log_likelihood(x, condition=bad.value)))
+    for text, fn in calls:
+        _expect_error(prop, text, fn, bad)
+
+
+def check_conditioning(
+    model: GenerativeModel,
+    *,
+    tiny: ModelSource | None = None,
+    profile: str = gs.CI_PROFILE,
+) -> Notes:
+    """Bad conditions, and any condition given to an unconditional model, raise ConditionError;
+    a conditional model's samples follow the asked class: samples asked for different classes
+    with one seed differ, per-sample labels act like one class per sample, and (with a
+    likelihood) each class's samples are on average more likely under the asked class than under
+    any other -- their mean difference estimates KL(p(.|c) || p(.|c')) >= 0. The follow checks run
+    on ``tiny`` when given."""
+    prop = "conditioning"
+    caps = model.capabilities
+    run_given(profile, lambda bad: _bad_condition_test(prop, model, bad),
+              {"bad": gs.bad_conditions(caps.condition, 3)})
+    if caps.condition is None:
+        return ("unconditional: checked only that every condition is refused",)
+    subject = resolve(tiny)[0] if tiny is not None else model
+    spec = subject.capabilities.condition
+    if spec is None:
+        fail(prop, "the tiny configuration is unconditional but the model is conditional")
+    classes = min(spec.num_classes, 10)
+    m = FOLLOW_SAMPLES
+    per_class = []
+    for c in range(classes):
+        per_class.append(guard(prop, call_text("sample", m, seed=FIXED_SEED, condition=c),
+                               subject.sample, m, seed=FIXED_SEED, condition=c))
+    for c in range(classes):
+        for d in range(c + 1, classes):
+            if torch.equal(per_class[c], per_class[d]):
+                fail(prop, f"classes {c} and {d} gave the same samples for one seed: the model "
+                           "ignores its condition",
+                     reproduction=f"torch.equal(model.sample({m}, seed={FIXED_SEED}, "
+                                  f"condition={c}), model.sample({m}, seed={FIXED_SEED}, "
+                                  f"condition={d}))", n=m, seed=FIXED_SEED, condition=[c, d])
+    labels = torch.arange(m) % classes
+    text = call_text("sample", m, seed=FIXED_SEED, condition=labels)
+    mixed = guard(prop, text, subject.sample, m, seed=FIXED_SEED, condition=labels)
+    kind = subject.capabilities.event.kind
+    for c in range(classes):
+        rows = labels == c
+        if not _agree(mixed[rows], per_class[c][rows], kind, exact=False):
+            fail(prop, f"sample i with per-sample label {c} differs from sample i of "
+                       f"condition={c} (same seed): labels are not applied per sample",
+                 reproduction=f"{text} vs model.sample({m}, seed={FIXED_SEED}, condition={c})",
+                 n=m, seed=FIXED_SEED, condition=c)
+    if subject.capabilities.likelihood is Likelihood.NONE:
+        return ("follow by likelihood: likelihood is none (samples were only checked to differ "
+                "between classes)",)
+    for c in range(classes):
+        scores = []
+        for d in range(classes):
+            text = call_text("log_likelihood", X, condition=d)
+            scores.append(float(guard(prop, text, subject.log_likelihood, per_class[c].clone(),
+                                      condition=d).double().mean()))
+        best = max(range(classes), key=lambda d: scores[d])
+        others = [scores[d] for d in range(classes) if d != c]
+        if not scores[c] > max(others):
+            fail(prop, f"samples asked for class {c} are on average more likely under class "
+                       f"{best} ({scores[best]:.3f} nats) than under class {c} "
+                       f"({scores[c]:.3f} nats): they do not follow the condition",
+                 reproduction=f"x = model.sample({m}, seed={FIXED_SEED}, condition={c}); "
+                              f"model.log_likelihood(x, condition={best}).mean() vs "
+                              f"model.log_likelihood(x, condition={c}).mean()",
+                 n=m, seed=FIXED_SEED, condition=c)
+    return ()
+
+
+# -- 8. bad input -----------------------------------------------------------------------------
+
+
+def _expect_error(prop: str, text: str, fn: Callable[[], Any], bad: gs.Bad) -> None:
+    started = time.perf_counter()
+    try:
+        result = fn()
+    except bad.error:
+        elapsed = time.perf_counter() - started
+        if elapsed > HANG_SECONDS:
+            fail(prop, f"{text} ({bad.label}) took {elapsed:.0f} s to fail",
+                 reproduction=text, bad=repr(bad))
+        return
+    except Exception as exc:
+        fail(prop, f"{text} ({bad.label}) raised {type(exc).__name__}: {exc}; expected "
+                   f"genproto.errors.{bad.error.__name__}".replace("\n", " "),
+             reproduction=text, bad=repr(bad))
+    shown = type(result).__name__
+    if isinstance(result, torch.Tensor):
+        shown = f"a tensor of shape {tuple(result.shape)}"
+    fail(prop, f"{text} ({bad.label}) returned {shown} instead of raising "
+               f"genproto.errors.{bad.error.__name__}", reproduction=text, bad=repr(bad))
+
+
+def check_bad_input(model: GenerativeModel, *, profile: str = gs.CI_PROFILE) -> Notes:
+    """Negative, float or huge ``n``; bad seeds and batch sizes; unknown options; ``x`` that is no
+    tensor, of the wrong shape or dtype, with NaN/inf or levels out of range: each raises the
+    typed error genproto documents, quickly -- never a crash from inside torch, a hang or NaN."""
+    prop = "bad_input"
+    caps = model.capabilities
+    cond = default_condition(caps)
+
+    def test(argument: str, bad: gs.Bad) -> None:
+        if argument == "n":
+            text = call_text("sample", bad.value, seed=0, condition=cond)
+            _expect_error(prop, text, lambda: model.sample(bad.value, seed=0, condition=cond),
+                          bad)
+        elif argument == "seed":
+            text = call_text("sample", 2, seed=bad.value, condition=cond)
+            _expect_error(prop, text, lambda: model.sample(2, seed=bad.value, condition=cond),
+                          bad)
+        else:
+            text = call_text("sample", 2, seed=0, batch_size=bad.value, condition=cond)
+            _expect_error(prop, text,
+                          lambda: model.sample(2, seed=0, batch_size=bad.value, condition=cond),
+                          bad)
+
+    strategies = st.one_of(
+        st.tuples(st.just("n"), gs.bad_counts()),
+        st.tuples(st.just("seed"), gs.bad_seeds()),
+        st.tuples(st.just("batch_size"), gs.bad_batch_sizes()),
+    )
+    run_given(profile, lambda case: test(*case), {"case": strategies})
+
+    unknown = gs.Bad(1, OptionError, "unknown option")
+    _expect_error(prop, "model.sample(2, seed=0, no_such_option=1)",
+                  lambda: model.sample(2, seed=0, condition=cond, no_such_option=1), unknown)
+    if caps.likelihood is Likelihood.NONE:
+        return ("bad x: likelihood is none",)
+    x = guard(prop, call_text("sample", 2, seed=0, condition=cond), model.sample, 2, seed=0,
+              condition=cond)
+    _expect_error(prop, "model.log_likelihood(x, no_such_option=1)",
+                  lambda: model.log_likelihood(x, condition=cond, no_such_option=1), unknown)
+
+    def test_x(bad: gs.Bad) -> None:
+        text = f"model.log_likelihood({bad!r}, condition={cond!r})"
+        _expect_error(prop, text, lambda: model.log_likelihood(bad.value, condition=cond), bad)
+
+    run_given(profile, test_x, {"bad": gs.bad_data(caps.event)})
+    return ()
+
+
+# -- 9. side effects --------------------------------------------------------------------------
+
+
+def _snapshot(model: GenerativeModel) -> dict[str, torch.Tensor]:
+    if not isinstance(model, Model):
+        return {}
+    return {k: v.detach().clone() for k, v in model.state_tensors().items()}
+
+
+def _modes(model: GenerativeModel) -> list[tuple[str, bool]]:
+    if not isinstance(model, Model):
+        return []
+    return [(f"{name}.{sub}".rstrip("."), module.training)
+            for name, net in sorted(model.networks().items())
+            for sub, module in net.named_modules()]
+
+
+def check_side_effects(model: GenerativeModel, *, profile: str = gs.CI_PROFILE) -> Notes:
+    """Sampling and ``log_likelihood`` never modify their inputs (``x``, condition labels), the
+    model's parameters or its networks' train/eval modes, and ``log_likelihood`` never touches the
+    global RNGs (estimators draw from the keyed streams)."""
+    prop = "side_effects"
+    caps = model.capabilities
+    spec = caps.condition
+    n = 6
+    labels = None if spec is None else torch.arange(n) % spec.num_classes
+    device = getattr(model, "device", None)
+    notes: list[str] = []
+    original = _module_modes(model)
+    try:
+        _side_effect_rounds(prop, model, n, labels, device)
+    finally:
+        for module, mode in original:
+            module.training = mode
+    if caps.likelihood is Likelihood.NONE:
+        notes.append("log_likelihood: likelihood is none")
+    if not isinstance(model, Model):
+        notes.append("parameters and modes: not a genproto.Model (no declared networks)")
+    return tuple(notes)
+
+
+def _module_modes(model: GenerativeModel) -> list[tuple[torch.nn.Module, bool]]:
+    if not isinstance(model, Model):
+        return []
+    return [(m, m.training) for net in model.networks().values() for m in net.modules()]
+
+
+def _side_effect_rounds(
+    prop: str, model: GenerativeModel, n: int, labels: torch.Tensor | None,
+    device: torch.device | None,
+) -> None:
+    caps = model.capabilities
+    for training in (True, False):
+        if isinstance(model, Model):
+            for net in model.networks().values():
+                net.train(training)
+        state, modes = _snapshot(model), _modes(model)
+        label_copy = None if labels is None else labels.clone()
+        text = sample_text = call_text("sample", n, seed=0, condition=labels)
+        x = guard(prop, text, model.sample, n, seed=0, condition=labels)
+        _unchanged(prop, model, state, modes, text, training)
+        if labels is not None and label_copy is not None and not torch.equal(labels, label_copy):
+            fail(prop, f"{text} modified the condition tensor it was given", reproduction=text)
+        if caps.likelihood is Likelihood.NONE:
+            continue
+        x_copy = x.clone()
+        text = call_text("log_likelihood", X, condition=labels)
+        before = global_rng_state(device)
+        guard(prop, text, model.log_likelihood, x, condition=labels)
+        if not torch.equal(x, x_copy):
+            fail(prop, f"{text} modified its input x in place (max change "
+                       f"{_max_diff(x, x_copy):.3g}); inputs must never be mutated",
+                 reproduction=f"x = {sample_text}; c = x.clone(); {text}; "
+                              "torch.equal(x, c)  # False", n=n, seed=0)
+        if labels is not None and label_copy is not None and not torch.equal(labels, label_copy):
+            fail(prop, f"{text} modified the condition tensor it was given", reproduction=text)
+        changed = same_rng_state(before, global_rng_state(device))
+        if changed:
+            fail(prop, f"{text} changed the global RNG state of {', '.join(changed)}: likelihood "
+                       "estimators must draw from the keyed streams", reproduction=text)
+        _unchanged(prop, model, state, modes, text, training)
+
+
+def _unchanged(
+    prop: str, model: GenerativeModel, state: dict[str, torch.Tensor],
+    modes: list[tuple[str, bool]], text: str, training: bool,
+) -> None:
+    after = _snapshot(model)
+    for key, value in state.items():
+        new = after.get(key)
+        if new is None or new.shape != value.shape or not torch.equal(new, value):
+            fail(prop, f"{text} changed the model's parameter {key!r}", reproduction=text)
+    now = _modes(model)
+    if now != modes:
+        moved = [name for (name, was), (_, is_) in zip(modes, now, strict=False) if was != is_]
+        fail(prop, f"{text} left networks in {'eval' if training else 'train'} mode "
+                   f"({', '.join(moved[:3]) or 'modules changed'}); modes must be restored",
+             reproduction=f"net.train({training}); {text}; net.training")
+
+
+# -- 10. persistence --------------------------------------------------------------------------
+
+
+def _perturb(model: GenerativeModel) -> None:
+    """Move every parameter a little (fixed generator), so loaded weights differ from fresh ones."""
+    if not isinstance(model, Model):
+        return
+    generator = torch.Generator().manual_seed(FIXED_SEED)
+    with torch.no_grad():
+        for _, net in sorted(model.networks().items()):
+            for p in net.parameters():
+                if p.is_floating_point():
+                    noise = torch.randn(p.shape, generator=generator).to(p.device, p.dtype)
+                    p.mul_(1 + 0.01 * noise)
+
+
+def check_persistence(
+    source: ModelSource, *, registry: Any = None, profile: str = gs.CI_PROFILE
+) -> Notes:
+    """``save`` then ``genproto.load`` gives a model with the same capabilities, the same samples
+    for the same seed and the same log-likelihoods.
+
+    With a factory, a fresh model is built, its parameters moved slightly (so the check fails if
+    the weights are not what is loaded), saved and loaded: through ``registry`` when the factory
+    builds registry models (an installed plugin's, with their options), else through a fresh
+    in-process registry where the factory is registered. With a model, it must come from
+    ``registry`` (default: the installed plugins) so that ``load`` can rebuild it.
+    """
+    prop = "persistence"
+    from genproto import registry as registry_module
+    from genproto.model import load
+
+    model, factory = resolve(source)
+    if not isinstance(model, Model):
+        raise NotApplicable("not a genproto.Model: genproto.load rebuilds Model subclasses only")
+    if factory is not None and model.origin is not None and registry is not None:
+        # built by a registry (e.g. an installed plugin): load rebuilds it there, with the
+        # options it was built with; a fresh copy is moved so the original is left alone
+        reg = registry
+        fresh = guard(prop, "factory()", factory)
+        if not isinstance(fresh, Model):
+            fail(prop, "the factory built a model that is not a genproto.Model")
+        model = fresh
+        _perturb(model)
+    elif factory is not None:
+        name = model.name if model.name.isidentifier() else "model_under_test"
+        reg = registry_module.Registry(entry_points=False)
+        reg.register(name, factory, capabilities=model.capabilities)
+        built = guard(prop, f"registry.get({name!r})", reg.get, name)
+        if not isinstance(built, Model):
+            fail(prop, "the factory built a model that is not a genproto.Model")
+        model = built
+        _perturb(model)
+    else:
+        if model.origin is None:
+            raise NotApplicable("the model was not built by a registry and no factory was "
+                                "given, so genproto.load cannot rebuild it")
+        reg = registry if registry is not None else registry_module.default()
+    caps = model.capabilities
+    cond = default_condition(caps)
+    with tempfile.TemporaryDirectory(prefix="genproto-contract-") as tmp:
+        path = f"{tmp}/checkpoint"
+        guard(prop, f"model.save({path!r})", model.save, path)
+        loaded = guard(prop, f"genproto.load({path!r}, registry=...)",
+                       lambda: load(path, registry=reg, device=str(model.device)))
+    if loaded.capabilities != caps:
+        fail(prop, f"the loaded model declares {loaded.capabilities!r}, the saved one {caps!r}",
+             reproduction="model.save(d); genproto.load(d).capabilities")
+    conditions: list[Condition] = [cond]
+    if caps.condition is not None:
+        conditions.append(torch.arange(8) % caps.condition.num_classes)
+    for c in conditions:
+        text = call_text("sample", 8, seed=FIXED_SEED, condition=c)
+        want = guard(prop, text, model.sample, 8, seed=FIXED_SEED, condition=c)
+        got = guard(prop, f"loaded.{text[6:]}", loaded.sample, 8, seed=FIXED_SEED, condition=c)
+        if not torch.equal(want, got):
+            fail(prop, f"the loaded model's samples differ from the saved model's (max difference "
+                       f"{_max_diff(want, got):.3g}): state outside the declared networks is not "
+                       "saved, or load does not restore the weights",
+                 reproduction=f"model.save(d); {text} vs genproto.load(d).{text[6:]}",
+                 n=8, seed=FIXED_SEED)
+        if caps.likelihood is Likelihood.NONE:
+            continue
+        text = call_text("log_likelihood", want, condition=c)
+        a = guard(prop, text, model.log_likelihood, want.clone(), condition=c)
+        b = guard(prop, f"loaded.{text[6:]}", loaded.log_likelihood, want.clone(), condition=c)
+        if not torch.equal(a, b):
+            fail(prop, f"the loaded model's log-likelihoods differ (max difference "
+                       f"{_max_diff(a, b):.3g})", reproduction=f"model.save(d); {text} vs "
+                       f"genproto.load(d).{text[6:]}", n=8, seed=FIXED_SEED)
+    return ()
+

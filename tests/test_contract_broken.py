@@ -1,0 +1,79 @@
+"""Every deliberately broken model is caught by exactly the property it breaks.
+
+Each model in ``contract_models.BROKEN`` changes one method of a correct reference model. The
+whole suite runs on it: the property it breaks fails with a message that names what is wrong and
+a reproduction; properties that need the broken one report "prerequisite failed"; every other
+property passes (so the suite blames the right property and nothing else).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+from contract_models import BROKEN
+
+from genproto.errors import ContractViolation
+from genproto.testing import Status, check_model
+from genproto.testing.suite import property_specs
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _downstream(failed: str) -> set[str]:
+    """Properties that need ``failed``, directly or through another."""
+    out: set[str] = set()
+    grew = True
+    while grew:
+        grew = False
+        for spec in property_specs():
+            if spec.name not in out and ({failed} | out) & set(spec.requires):
+                out.add(spec.name)
+                grew = True
+    return out
+
+
+@pytest.mark.parametrize("name", list(BROKEN))
+def test_broken_model_is_caught_by_its_property_only(name: str) -> None:
+    factory, prop, phrase, kwargs = BROKEN[name]
+    report = check_model(factory, **kwargs)
+    status = report.status()
+    assert status[prop] is Status.FAILED, report.format()
+    result = report[prop]
+    assert phrase in result.message, result.message
+    assert result.reproduction, f"{name}: no reproduction"
+    skipped = _downstream(prop)
+    for other, verdict in status.items():
+        if other == prop:
+            continue
+        if other in skipped:
+            assert verdict is Status.PREREQUISITE_FAILED, report.format()
+            assert report[other].message.startswith("prerequisite failed: ")
+        else:
+            assert verdict is Status.PASSED, report.format()
+    with pytest.raises(ContractViolation) as caught:
+        report.raise_for_failures()
+    assert f"'{prop}' violated" in str(caught.value)  # the message names the property
+
+
+def test_a_failure_line_carries_the_counterexample_and_the_reproduction() -> None:
+    factory, prop, _, kwargs = BROKEN["wrong_shape_at_one"]
+    line = check_model(factory, **kwargs)[prop].line()
+    assert line.startswith("shape              FAIL")
+    # the sampler itself refuses a wrongly shaped batch, so the first call shows it
+    assert "raised PluginError" in line
+    assert "reproduce: model.sample(1, seed=0" in line
+
+
+def test_hypothesis_shrinks_to_the_smallest_counterexample() -> None:
+    # BatchDependent differs for any n >= 2 and any batch size below n: shrinking reaches n=2
+    factory, prop, _, kwargs = BROKEN["batch_dependent"]
+    result = check_model(factory, properties=[prop], **kwargs)[prop]
+    assert result.example["n"] == 2, result.example

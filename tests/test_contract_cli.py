@@ -1,0 +1,152 @@
+"""The suite's other two front ends: ``genproto check`` and ``pytest --genproto-model``.
+
+The installed-plugin runs use the pip-installed ``genproto-tiny`` (see conftest.py) in a fresh
+interpreter; the failing cases register broken models in-process in a fresh default registry.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from conftest import Runner
+from contract_models import BROKEN
+
+from genproto import registry
+from genproto.cli.main import main
+from genproto.testing.reference import Categorical, GaussianMixture
+
+GENPROTO = [sys.executable, "-m", "genproto.cli.main"]
+ONLY_TINY = {"GENPROTO_PLUGINS": "tiny", "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture
+def in_process_models(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A default registry without entry-point plugins, holding a good and a broken model."""
+    monkeypatch.setenv("GENPROTO_PLUGINS", "")
+    registry.reset()
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    registry.register("categorical", Categorical, capabilities=Categorical().capabilities)
+    factory = BROKEN["ten_calls"][0]
+    registry.register("ten_calls", factory, capabilities=GaussianMixture().capabilities)
+    yield
+    registry.reset()
+    torch.set_num_threads(before)
+
+
+def test_check_prints_one_line_per_property_and_fails_on_a_failure(
+    in_process_models: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", "categorical"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len([line for line in out if line.startswith("categorical  ")]) == 10
+    assert "categorical  shape              PASS" in "\n".join(out)
+    assert out[-1].startswith("1 model(s) checked")
+    assert out[-1].endswith("all properties hold")
+
+    assert main(["check", "ten_calls", "categorical"]) == 1
+    text = capsys.readouterr().out
+    line = next(line for line in text.splitlines() if " cost " in line and "ten_calls" in line)
+    assert "FAIL" in line
+    assert "counted 10" in line
+    assert "counterexample: n=3" in line
+    assert "reproduce: model.sample_run(3" in line
+    assert "1 failed" in text
+
+
+def test_check_json_and_property_selection(
+    in_process_models: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", "ten_calls", "--json", "--property", "cost"]) == 1
+    [report] = json.loads(capsys.readouterr().out)
+    assert report["model"] == "ten_calls"
+    assert report["ok"] is False
+    assert [r["property"] for r in report["results"]] == ["cost"]
+    assert report["results"][0]["status"] == "failed"
+    assert report["results"][0]["example"]["n"] == 3
+
+
+class Wrapped:
+    """A GenerativeModel that is not a genproto.Model: no declared networks to count."""
+
+    def __init__(self) -> None:
+        self._inner = GaussianMixture()
+        self.name = "wrapped"
+        self.capabilities = self._inner.capabilities
+
+    def cost(self, **options: Any) -> Any:
+        return self._inner.cost(**options)
+
+    def sample(self, n: int, **kwargs: Any) -> torch.Tensor:
+        return self._inner.sample(n, **kwargs)
+
+    def log_likelihood(self, x: torch.Tensor, condition: Any = None, **options: Any) -> Any:
+        return self._inner.log_likelihood(x, condition, **options)
+
+    def save(self, directory: str) -> Any:
+        return self._inner.save(directory)
+
+
+def test_check_reports_not_applicable_with_the_declared_reason(
+    in_process_models: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry.register("wrapped", Wrapped, capabilities=GaussianMixture().capabilities)
+    assert main(["check", "wrapped", "--property", "cost", "--property", "persistence"]) == 0
+    out = capsys.readouterr().out
+    assert "wrapped  cost               N/A   not applicable: not a genproto.Model" in out
+    assert "genproto.load rebuilds Model subclasses only" in out
+
+
+def test_check_unknown_model_or_property_is_a_one_line_error(
+    in_process_models: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", "categorial"]) == 2
+    assert "Did you mean 'categorical'" in capsys.readouterr().err
+    assert main(["check", "categorical", "--property", "shapes"]) == 2
+    assert "allowed: conformance" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_genproto_check_on_an_installed_plugin(run_with_plugins: Runner) -> None:
+    proc = run_with_plugins([*GENPROTO, "check", "tiny", "--json"], env=ONLY_TINY)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [report] = json.loads(proc.stdout)
+    assert report["ok"]
+    assert len(report["results"]) == 10
+    assert {r["status"] for r in report["results"]} == {"passed"}
+
+
+@pytest.mark.slow
+def test_pytest_plugin_runs_one_item_per_property(run_with_plugins: Runner,
+                                                  tmp_path: Path) -> None:
+    args = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--genproto-model", "tiny",
+            "-v", str(tmp_path)]
+    proc = run_with_plugins(args, env=ONLY_TINY, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "genproto::tiny::shape PASSED" in proc.stdout
+    assert "10 passed" in proc.stdout
+
+    proc = run_with_plugins([*args, "--collect-only", "-q", "-k", "likelihood"], env=ONLY_TINY,
+                            cwd=tmp_path)
+    assert "1/10 tests collected (9 deselected)" in proc.stdout, proc.stdout
+
+    proc = run_with_plugins([*args[:-2], "--genproto-model", "tinny", str(tmp_path)],
+                            env=ONLY_TINY, cwd=tmp_path)
+    assert proc.returncode == 4  # a usage error, before anything runs
+    assert "Did you mean 'tiny'" in proc.stderr
+
+
+def test_pytest_plugin_is_import_light_and_inert() -> None:
+    code = ("import sys, genproto.testing.pytest_plugin, genproto.testing; "
+            "print(sorted(m for m in ('torch', 'hypothesis', 'genproto.registry') "
+            "if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert proc.stdout.strip() == "[]"

@@ -1,0 +1,142 @@
+"""Correct models pass the whole contract suite, quickly, and the report says so precisely.
+
+The reference models of ``genproto.testing.reference`` cover every declared kind of likelihood
+(exact, bound, estimate, none), continuous and discrete events, conditional and unconditional
+models; the tiny test plugin's ``TinyGaussian`` is imported by path. None may fail a property or
+skip a sub-check that its space allows (a skipped sub-check is a note in the report).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from genproto import Likelihood
+from genproto.data import toy2d
+from genproto.errors import ContractViolation, InvalidArgumentError
+from genproto.testing import PROPERTY_NAMES, Status, check_model
+from genproto.testing.reference import (
+    Categorical,
+    EstimatedGaussianMixture,
+    GaussianMixture,
+    LatentGaussianMixture,
+)
+from genproto.testing.suite import ContractSession
+
+sys.path.insert(0, str(Path(__file__).parent / "plugins" / "tiny"))
+from genproto_tiny import TinyGaussian
+
+EIGHT = toy2d("eight_gaussians").log_prob
+
+#: name -> (factory, check_model kwargs, notes that are expected)
+REFERENCES: dict[str, tuple[Callable[[], Any], dict[str, Any], tuple[str, ...]]] = {
+    "gaussian_mixture": (GaussianMixture, {"exact_log_prob": EIGHT}, ()),
+    "unconditional": (functools.partial(GaussianMixture, classes=None),
+                      {"exact_log_prob": EIGHT}, ("unconditional",)),
+    "no_likelihood": (functools.partial(GaussianMixture, likelihood=Likelihood.NONE), {},
+                      ("likelihood is none", "follow by likelihood", "bad x",
+                       "log_likelihood: likelihood is none")),
+    "bound": (LatentGaussianMixture, {"exact_log_prob": EIGHT}, ()),
+    "estimate": (EstimatedGaussianMixture, {"exact_log_prob": EIGHT}, ()),
+    "categorical": (Categorical, {}, ()),
+    "tiny_plugin": (TinyGaussian, {}, ()),
+}
+
+#: The issue's budget for the whole suite on one small model (CI profile); we aim far lower.
+BUDGET_SECONDS = 60.0
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Small tensors: one thread is faster, and much faster on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("name", list(REFERENCES))
+def test_reference_model_passes_every_property(name: str) -> None:
+    factory, kwargs, expected_notes = REFERENCES[name]
+    started = time.perf_counter()
+    report = check_model(factory, **kwargs)
+    elapsed = time.perf_counter() - started
+    assert report.ok, report.format()
+    assert [r.name for r in report.results] == list(PROPERTY_NAMES)
+    assert all(r.status is Status.PASSED for r in report.results), report.format()
+    notes = [note for r in report.results for note in r.notes]
+    assert len(notes) == len(expected_notes), notes
+    for note, start in zip(notes, expected_notes, strict=True):
+        assert note.startswith(start), notes
+    report.raise_for_failures()  # a no-op on a pass
+    assert elapsed < BUDGET_SECONDS / 4, f"{name}: {elapsed:.1f} s"
+
+
+def test_report_lines_json_and_lookup() -> None:
+    report = check_model(Categorical, properties=["likelihood"])
+    assert [r.name for r in report.results] == ["likelihood"]
+    assert report["likelihood"].status is Status.PASSED
+    assert report.lines()[0].startswith("categorical  likelihood")
+    assert "PASS" in report.lines()[0]
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["ok"] is True
+    assert data["results"][0]["property"] == "likelihood"
+    with pytest.raises(KeyError):
+        report["no_such_property"]
+
+
+def test_a_model_instance_is_checked_too_and_persistence_needs_a_registry() -> None:
+    report = check_model(GaussianMixture())  # a model, not a factory: load cannot rebuild it
+    assert report.ok, report.format()
+    assert report["persistence"].status is Status.NOT_APPLICABLE
+    assert "not built by a registry" in report["persistence"].message
+
+
+def test_sessions_run_each_property_once_and_prerequisites_first() -> None:
+    calls: list[int] = []
+
+    def factory() -> GaussianMixture:
+        calls.append(1)
+        return GaussianMixture()
+
+    session = ContractSession(factory)
+    first = session.result("batch_invariance")  # runs conformance, shape, determinism first
+    assert first.status is Status.PASSED
+    assert set(session._results) == {"conformance", "shape", "determinism", "batch_invariance"}
+    assert session.result("batch_invariance") is first
+    assert len(calls) == 1  # built once
+
+
+def test_unknown_profile_and_property_are_refused() -> None:
+    with pytest.raises(InvalidArgumentError, match="genproto-ci"):
+        check_model(GaussianMixture, profile="nope")
+    with pytest.raises(InvalidArgumentError, match="conformance"):
+        check_model(GaussianMixture, properties=["shapes"])
+
+
+def test_the_suite_leaves_the_global_rngs_as_it_found_them() -> None:
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    check_model(Categorical, properties=["determinism", "persistence"])
+    assert torch.equal(state, torch.get_rng_state())
+
+
+def test_raise_for_failures_names_every_failed_property() -> None:
+    class Bad(GaussianMixture):
+        def sample_batch(self, streams: Any, condition: Any, **options: Any) -> torch.Tensor:
+            return super().sample_batch(streams, condition, **options)[:, :1]  # (B, 1)
+
+    report = check_model(Bad)
+    assert report.status()["shape"] is Status.FAILED
+    with pytest.raises(ContractViolation, match=r"'shape' violated") as caught:
+        report.raise_for_failures()
+    assert isinstance(caught.value, AssertionError)  # a failed contract is a failed assertion
+    assert caught.value.reproduction is not None
