@@ -29,7 +29,9 @@ def test_installed_plugin_is_found_and_samples(run_with_plugins: Runner) -> None
     proc = run_with_plugins([sys.executable, "-c", code])
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert out == {"shape": [5, 2], "names": ["tiny"], "origin": ["genproto-tiny", "0.3.1"]}
+    assert out["shape"] == [5, 2]
+    assert "tiny" in out["names"]  # the project's own plugins may be installed too
+    assert out["origin"] == ["genproto-tiny", "0.3.1"]
 
 
 def test_broken_plugin_is_reported_with_distribution_version_and_cause(
