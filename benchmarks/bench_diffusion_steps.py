@@ -16,6 +16,7 @@ Run (2-core CPU: about 10 minutes; take the shared CPU lock):
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import platform
 import time
@@ -104,7 +105,7 @@ def plot(rows: list[dict[str, object]], path: Path) -> None:
         pts = [(px(int(r["K"])), py(float(r["fd"]), top)) for r in mine]  # type: ignore[arg-type, call-overload]
         d.line(pts, fill=colour, width=3)
         acc = [(px(int(r["K"])), py(float(r["accuracy"]), 1.0)) for r in mine]  # type: ignore[arg-type, call-overload]
-        for a, b in zip(acc, acc[1:], strict=False):
+        for a, b in itertools.pairwise(acc):
             d.line([a, ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)], fill=colour, width=2)
         d.text((pts[0][0] + 6, pts[0][1] - 14), sampler.upper(), fill=colour)
     floor_y = py(frechet_floor(), top)

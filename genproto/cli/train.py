@@ -18,8 +18,11 @@ def _train(args: argparse.Namespace) -> int:
     from genproto.training import MODEL_DIR, Trainable, fit
 
     entry = registry.default().entry(args.name)
-    model: Any = registry.get(args.name, **parse_assignments(args.model_option, entry.options,
-                                                              "model"))
+    options = parse_assignments(args.model_option, entry.options, "model")
+    if any(o.name == "pretrained" for o in entry.options) and not args.resume:
+        # training starts from a fresh initialisation, never from the shipped weights
+        options.setdefault("pretrained", False)
+    model: Any = registry.get(args.name, **options)
     if not isinstance(model, Trainable):
         raise InvalidArgumentError(
             f"model {args.name!r} cannot be trained with `genproto train`",
