@@ -1,0 +1,482 @@
+"""An autoregressive transformer over the 64 pixels of a digit: exact likelihood, KV-cache sampling.
+
+The chain rule made runnable. A digit ``x`` is 64 grey levels (0..16) in raster order and
+
+    log p(x | c) = sum_{t=0}^{63} log p(x_t | x_<t, c)                                      (1)
+
+with every factor a softmax over the 17 levels, as in PixelRNN/PixelCNN (van den Oord,
+Kalchbrenner & Kavukcuoglu 2016, "Pixel Recurrent Neural Networks", ICML), computed by a small
+decoder-only transformer (Vaswani et al. 2017, "Attention Is All You Need"; the pre-LayerNorm
+GPT-2 block of Radford et al. 2019; on pixels as in Chen et al. 2020, "Generative Pretraining
+from Pixels"). The layout follows karpathy/nanoGPT's ``model.py``.
+
+Sequence layout (one vocabulary of 27 tokens: levels 0..16, then classes as 17..26)::
+
+    position   0        1      2     ...   63
+    input      <c>      x_0    x_1   ...   x_62        (B, 64) tokens
+    predicts   x_0      x_1    x_2   ...   x_63        (B, 64, 17) logits
+
+* Training: next-pixel cross-entropy with teacher forcing, one forward pass per image (the
+  negative of (1) averaged over pixels). Dropout masks are drawn from the batch's keyed streams.
+* Likelihood: EXACT. One forward pass gives all 64 conditionals; ``log_likelihood`` is their sum
+  (1) and :meth:`PixelAR.log_likelihood_per_position` returns them one by one ``(N, 64)``.
+* Sampling: one pixel per step with a key/value cache, so step ``t`` feeds one token per sample
+  through the network (64 network calls per sample: ``SampleCost.per_token(64)``). Each step
+  draws one categorical per sample from the keyed streams (Gumbel-max), so sample ``i`` depends
+  only on ``(seed, i)``. Options warp the conditionals: temperature ``T`` divides the logits
+  (``T = 0`` means argmax, no draw) and top-k keeps the k most likely levels (Fan, Lewis &
+  Dauphin 2018, "Hierarchical Neural Story Generation"). ``kv_cache=False`` recomputes the whole
+  prefix at every step instead (the baseline of ``benchmarks/bench_ar_kvcache.py``).
+* The likelihood option ``distribution`` says which distribution the numbers refer to:
+  ``"model"`` (default; p itself) or ``"sampling"`` (the warped conditionals that ``sample``
+  draws from with the same ``temperature``/``top_k``; at ``T = 0`` that is a point mass, so the
+  value is 0 or -inf).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from importlib import resources
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genproto import (
+    Capabilities,
+    ConditionSpec,
+    EventSpace,
+    Likelihood,
+    Paradigm,
+    SampleCost,
+)
+from genproto.data import load_digits
+from genproto.data.dataset import Dataset
+from genproto.errors import OptionError
+from genproto.model import Model
+from genproto.options import Option, validate_options
+from genproto.streams import KeyedStreams
+from genproto.training import Batch, TrainSettings, seeded_init
+from genproto.validation import check_batch_size, check_condition, check_x
+
+__all__ = [
+    "CLASSES",
+    "DEFAULTS",
+    "LEVELS",
+    "PIXELS",
+    "KVCache",
+    "PixelAR",
+    "PixelTransformer",
+    "StreamDropout",
+    "capabilities",
+    "warp_logits",
+]
+
+LEVELS = 17  # grey levels 0..16
+CLASSES = 10  # digit classes, tokens LEVELS .. LEVELS + CLASSES - 1
+PIXELS = 64  # 8 x 8 in raster order
+VOCAB = LEVELS + CLASSES
+
+#: The shipped configuration (factory options other than ``pretrained``).
+DEFAULTS: dict[str, Any] = {
+    "dataset": "digits", "layers": 4, "width": 64, "heads": 4, "dropout": 0.1,
+}
+
+
+def capabilities() -> Capabilities:
+    """What the model declares: exact likelihood, 64 evaluations per sample (one per pixel)."""
+    return Capabilities(
+        paradigms=(Paradigm.AUTOREGRESSIVE,),
+        likelihood=Likelihood.EXACT,
+        cost=SampleCost.per_token(PIXELS),
+        event=EventSpace.discrete((8, 8), LEVELS),
+        condition=ConditionSpec(CLASSES, "digit class"),
+        objective="next-pixel cross-entropy over 17 grey levels (teacher forcing)",
+        sampling="one pixel per step with a KV cache (64 steps), temperature / top-k",
+    )
+
+
+# -------------------------------------------------------------------------------------------
+# The network: a decoder-only transformer with an optional key/value cache
+# -------------------------------------------------------------------------------------------
+
+
+class KVCache:
+    """Keys and values of every layer for the positions seen so far (incremental decoding).
+
+    ``k[l]`` and ``v[l]`` are ``(B, H, PIXELS, D)`` buffers; ``length`` positions are filled.
+    """
+
+    def __init__(self, layers: int, batch: int, heads: int, head_dim: int,
+                 device: torch.device, dtype: torch.dtype = torch.float32) -> None:
+        shape = (layers, batch, heads, PIXELS, head_dim)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)  # (L, B, H, 64, D)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)  # (L, B, H, 64, D)
+        self.length = 0
+
+
+class StreamDropout:
+    """Dropout whose masks come from keyed streams (so training randomness is per example).
+
+    Each call takes ``ceil(numel / 8)`` 64-bit words per example and reads them as bytes: an
+    element is dropped when its byte is below ``round(256 p)``, i.e. with probability
+    ``round(256 p) / 256`` (``p`` to within 1/512), and the kept ones are scaled up.
+    """
+
+    def __init__(self, streams: KeyedStreams, p: float) -> None:
+        self.streams = streams
+        self.threshold = round(256 * p)
+        self.scale = 1.0 / (1.0 - self.threshold / 256)
+        self._shifts: torch.Tensor | None = None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.threshold == 0:
+            return x
+        n = math.prod(x.shape[1:])
+        words = self.streams.words(-(-n // 8)).to(x.device)  # (B, n/8) int64
+        if self._shifts is None:
+            self._shifts = torch.arange(0, 64, 8, device=x.device)  # (8,)
+        bytes_ = ((words.unsqueeze(-1) >> self._shifts) & 255).flatten(1)[:, :n]  # (B, n)
+        mask = (bytes_ >= self.threshold).to(x.dtype).mul_(self.scale)  # (B, n): 0 or 1/(1-p)
+        return x * mask.view_as(x)
+
+
+Dropout = Callable[[torch.Tensor], torch.Tensor]
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor, layer: int, cache: KVCache | None) -> torch.Tensor:
+        B, T, C = x.shape
+        H = self.heads
+        q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
+        q = q.view(B, T, H, C // H).transpose(1, 2)  # (B, H, T, D)
+        k = k.view(B, T, H, C // H).transpose(1, 2)  # (B, H, T, D)
+        v = v.view(B, T, H, C // H).transpose(1, 2)  # (B, H, T, D)
+        start = 0
+        if cache is not None:
+            # 1. Write this call's keys/values after the cached ones and attend to all of them.
+            start = cache.length
+            cache.k[layer, :, :, start:start + T] = k
+            cache.v[layer, :, :, start:start + T] = v
+            k = cache.k[layer, :, :, :start + T]  # (B, H, start+T, D)
+            v = cache.v[layer, :, :, :start + T]  # (B, H, start+T, D)
+        if T == 1:  # one new token sees every earlier one: no mask
+            y = F.scaled_dot_product_attention(q, k, v)
+        elif start == 0:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:  # query i sits at position start + i and sees keys 0 .. start + i
+            rows = torch.arange(T, device=x.device).unsqueeze(1) + start  # (T, 1)
+            mask = torch.arange(start + T, device=x.device).unsqueeze(0) <= rows  # (T, start+T)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
+        out: torch.Tensor = self.proj(y)
+        return out
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm transformer block: x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(width)
+        self.attn = CausalSelfAttention(width, heads)
+        self.ln2 = nn.LayerNorm(width)
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(),
+                                 nn.Linear(4 * width, width))
+
+    def forward(self, x: torch.Tensor, layer: int, cache: KVCache | None,
+                drop: Dropout) -> torch.Tensor:
+        x = x + drop(self.attn(self.ln1(x), layer, cache))  # (B, T, C)
+        x = x + drop(self.mlp(self.ln2(x)))  # (B, T, C)
+        return x
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+class PixelTransformer(nn.Module):
+    """Tokens ``(B, T)`` at positions ``cache.length ..`` (or 0 ..) -> level logits ``(B, T, 17)``.
+
+    One forward call is one counted network evaluation. With a cache, the call appends its
+    tokens' keys/values and advances ``cache.length`` by ``T``.
+    """
+
+    def __init__(self, layers: int, width: int, heads: int) -> None:
+        super().__init__()
+        self.layers, self.width, self.heads = layers, width, heads
+        self.tok = nn.Embedding(VOCAB, width)
+        self.pos = nn.Embedding(PIXELS, width)
+        self.blocks = nn.ModuleList(Block(width, heads) for _ in range(layers))
+        self.ln_f = nn.LayerNorm(width)
+        self.head = nn.Linear(width, LEVELS)
+        # GPT-2 initialisation: N(0, 0.02), residual projections scaled by 1/sqrt(2 layers).
+        for name, p in self.named_parameters():
+            if name.endswith("weight") and p.dim() == 2:
+                std = 0.02 / math.sqrt(2 * layers) if name.endswith(("proj.weight", "2.weight")) \
+                    else 0.02
+                nn.init.normal_(p, 0.0, std)
+            elif name.endswith("bias"):
+                nn.init.zeros_(p)
+
+    def new_cache(self, batch: int, device: torch.device) -> KVCache:
+        return KVCache(self.layers, batch, self.heads, self.width // self.heads, device)
+
+    def forward(self, tokens: torch.Tensor, cache: KVCache | None = None,
+                drop: Dropout | None = None) -> torch.Tensor:
+        T = tokens.shape[1]
+        drop = drop or _identity
+        start = 0 if cache is None else cache.length
+        pos = torch.arange(start, start + T, device=tokens.device)  # (T,)
+        x = drop(self.tok(tokens) + self.pos(pos))  # (B, T, C)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, layer, cache, drop)  # (B, T, C)
+        if cache is not None:
+            cache.length += T
+        logits: torch.Tensor = self.head(self.ln_f(x))  # (B, T, 17)
+        return logits
+
+
+# -------------------------------------------------------------------------------------------
+# Warping the conditionals (temperature, top-k)
+# -------------------------------------------------------------------------------------------
+
+
+def warp_logits(logits: torch.Tensor, temperature: float, top_k: int | None) -> torch.Tensor:
+    """The sampling distribution's logits ``(..., 17)`` for ``temperature > 0``.
+
+    Top-k keeps the levels whose logit is at least the k-th largest (ties kept), the rest get
+    ``-inf``; then the logits are divided by the temperature.
+    """
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = logits.topk(top_k, dim=-1).values[..., -1:]  # (..., 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    return logits / temperature if temperature != 1.0 else logits
+
+
+def _option_error(message: str, option: str, value: Any, allowed: str, fix: str) -> OptionError:
+    return OptionError(message, option=option, value=value, allowed=allowed, fix=fix)
+
+
+# -------------------------------------------------------------------------------------------
+# The genproto model
+# -------------------------------------------------------------------------------------------
+
+
+class PixelAR(Model):
+    """Class-conditional autoregressive transformer over digit pixels (see the module docstring)."""
+
+    sample_options = (
+        Option("temperature", float, 1.0,
+               "divides the logits; 0 means argmax (greedy, no random draw)", minimum=0.0),
+        Option("top_k", int, None, "draw among the k most likely levels only",
+               minimum=1, maximum=LEVELS, nullable=True),
+        Option("kv_cache", bool, True,
+               "reuse keys/values (one token per step); False recomputes the prefix"),
+    )
+    likelihood_options = (
+        Option("distribution", str, "model",
+               "'model': log p(x); 'sampling': log-prob under the temperature/top-k warped "
+               "conditionals that sample() draws from", choices=("model", "sampling")),
+        Option("temperature", float, 1.0, "with distribution='sampling'", minimum=0.0),
+        Option("top_k", int, None, "with distribution='sampling'",
+               minimum=1, maximum=LEVELS, nullable=True),
+    )
+
+    def __init__(self, *, dataset: str = "digits", layers: int = 4, width: int = 64,
+                 heads: int = 4, dropout: float = 0.1, pretrained: bool = True) -> None:
+        super().__init__(capabilities(), name="ar")
+        config = {"dataset": dataset, "layers": layers, "width": width, "heads": heads,
+                  "dropout": dropout}
+        if width % heads:
+            raise _option_error("model 'ar' option 'width'", "width", width,
+                                f"a multiple of heads={heads}", "Pick width = heads * head size")
+        self.config = config
+        self.dropout = dropout
+        with seeded_init(0):
+            self.net = PixelTransformer(layers, width, heads)
+        if pretrained:
+            if config != DEFAULTS:
+                changed = sorted(k for k in config if config[k] != DEFAULTS[k])
+                raise _option_error(
+                    "model 'ar' option 'pretrained'", "pretrained", True,
+                    f"pretrained=True only with the shipped configuration {DEFAULTS}",
+                    f"Options {changed} differ from it: pass pretrained=False and train with "
+                    "`genproto train ar -M pretrained=false -M KEY=VALUE ... -o DIR`",
+                )
+            from genproto.checkpoint import read_checkpoint
+
+            with resources.as_file(resources.files("genproto_ar") / "weights" / "digits") as d:
+                _, tensors = read_checkpoint(d)
+            self.load_state_tensors(tensors)
+        self._optimizer: torch.optim.Optimizer | None = None
+        self._settings: TrainSettings | None = None
+
+    def networks(self) -> Mapping[str, nn.Module]:
+        return {"net": self.net}
+
+    def bytes_per_sample(self, **options: Any) -> int:
+        # KV cache (2 x layers x 64 x width floats) plus the activations of a full-prefix pass.
+        width = self.net.width
+        return 4 * (2 * self.net.layers * PIXELS * width + 12 * PIXELS * width)
+
+    # -- sampling --------------------------------------------------------------------------
+
+    def sample_batch(self, streams: KeyedStreams, condition: torch.Tensor | None,
+                     **options: Any) -> torch.Tensor:
+        assert condition is not None  # the base draws classes for condition=None
+        temperature: float = options["temperature"]
+        top_k: int | None = options["top_k"]
+        B = len(streams)
+        draws = streams.fork("pixels")
+        # 1. Position 0 holds the class token; positions 1..64 receive the drawn pixels.
+        tokens = torch.empty(B, PIXELS + 1, dtype=torch.int64, device=self.device)  # (B, 65)
+        tokens[:, 0] = condition + LEVELS
+        cache = self.net.new_cache(B, self.device) if options["kv_cache"] else None
+        for t in range(PIXELS):
+            # 2. One network call per step: the newest token with the cache, or the prefix.
+            if cache is not None:
+                logits = self.net(tokens[:, t:t + 1], cache)[:, -1]  # (B, 17)
+            else:
+                logits = self.net(tokens[:, :t + 1])[:, -1]  # (B, 17)
+            # 3. Draw pixel t: argmax at temperature 0, else Gumbel-max on the warped logits.
+            if temperature == 0.0:
+                tokens[:, t + 1] = logits.argmax(dim=-1)
+            else:
+                tokens[:, t + 1] = draws.categorical(warp_logits(logits, temperature, top_k))
+        return tokens[:, 1:].reshape(B, 8, 8)
+
+    # -- likelihood ------------------------------------------------------------------------
+
+    def _check_likelihood_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        values = validate_options(options, self.likelihood_options, where="'ar' likelihood")
+        if values["distribution"] == "model" and (
+            values["temperature"] != 1.0 or values["top_k"] is not None
+        ):
+            raise _option_error(
+                "'ar' likelihood options 'temperature'/'top_k'", "distribution", "model",
+                "temperature=1 and top_k=None with distribution='model'",
+                "Pass distribution='sampling' for the log-probability under the warped "
+                "sampling distribution",
+            )
+        return values
+
+    def _conditionals(self, x: torch.Tensor, labels: torch.Tensor,
+                      options: Mapping[str, Any]) -> torch.Tensor:
+        """``log p(x_t | x_<t, c)`` of every pixel, (B, 64), in one forward pass."""
+        pixels = x.reshape(x.shape[0], PIXELS)  # (B, 64)
+        tokens = torch.cat([(labels + LEVELS).unsqueeze(1), pixels[:, :-1]], dim=1)  # (B, 64)
+        logits = self.net(tokens)  # (B, 64, 17)
+        target = pixels.unsqueeze(-1)  # (B, 64, 1)
+        if options["distribution"] == "sampling":
+            if options["temperature"] == 0.0:  # a point mass on the argmax
+                hit = logits.argmax(dim=-1, keepdim=True) == target  # (B, 64, 1)
+                zero = torch.zeros(hit.shape, dtype=logits.dtype, device=logits.device)
+                return zero.masked_fill(~hit, float("-inf")).squeeze(-1)
+            logits = warp_logits(logits, options["temperature"], options["top_k"])
+        return F.log_softmax(logits, dim=-1).gather(-1, target).squeeze(-1)  # (B, 64)
+
+    def log_likelihood_batch(self, x: torch.Tensor, condition: torch.Tensor | None,
+                             streams: KeyedStreams, **options: Any) -> torch.Tensor:
+        assert condition is not None
+        values = self._check_likelihood_options(options)
+        return self._conditionals(x, condition, values).sum(dim=1)  # (B,) equation (1)
+
+    def log_likelihood_per_position(self, x: torch.Tensor, condition: Any = None, *,
+                                    batch_size: int | None = None,
+                                    **options: Any) -> torch.Tensor:
+        """``log p(x_t | x_<t [, c])`` for every pixel ``t`` in raster order, ``(N, 64)`` nats.
+
+        Rows sum to :meth:`log_likelihood`. With ``condition=None`` the conditionals are
+        those of the class marginal: with ``S_c(t) = log p(c) + sum_{s<=t} log p(x_s | x_<s, c)``,
+        ``log p(x_t | x_<t) = logsumexp_c S_c(t) - logsumexp_c S_c(t - 1)``.
+        """
+        values = self._check_likelihood_options(options)
+        caps = self.capabilities
+        data = check_x(x, caps.event, model=self.name, device=self.device)
+        n = data.shape[0]
+        labels = check_condition(condition, n, caps.condition, model=self.name,
+                                 device=self.device)
+        size = check_batch_size(batch_size) or 1024
+        out = torch.empty(n, PIXELS, dtype=torch.float32, device=self.device)
+        with torch.inference_mode():
+            for first in range(0, n, size):
+                rows = slice(first, min(n, first + size))
+                if labels is not None:
+                    out[rows] = self._conditionals(data[rows], labels[rows], values)
+                    continue
+                per_class = torch.stack([  # (B, 10, 64) cumulative log p(x_<=t, c)
+                    self._conditionals(
+                        data[rows], torch.full((rows.stop - rows.start,), c,
+                                               device=self.device), values,
+                    ).cumsum(dim=1) - math.log(CLASSES)
+                    for c in range(CLASSES)
+                ], dim=1)
+                joint = torch.logsumexp(per_class, dim=1)  # (B, 64) log p(x_<=t)
+                prev = F.pad(joint[:, :-1], (1, 0))  # (B, 64) log p(x_<t), 0 at t = 0
+                # After a prefix of probability 0 (possible under top-k) every term is -inf.
+                out[rows] = torch.where(prev.isneginf(), float("-inf"), joint - prev)
+        return out
+
+    # -- training (genproto.training.Trainable) ---------------------------------------------
+
+    def training_data(self) -> Dataset:
+        return load_digits("train")
+
+    def training_defaults(self) -> TrainSettings:
+        return TrainSettings(steps=1500, batch_size=64, lr=2e-3, seed=0, save_every=500,
+                             report_every=250)
+
+    def setup_training(self, settings: TrainSettings) -> Mapping[str, torch.optim.Optimizer]:
+        # Training starts from a fresh initialisation seeded by the run's seed (never from the
+        # shipped weights), so `genproto train ar` reproduces them from scratch.
+        with seeded_init(settings.seed):
+            fresh = PixelTransformer(self.net.layers, self.net.width, self.net.heads)
+        self.net.load_state_dict(fresh.state_dict())
+        self.net.train()
+        decay = [p for p in self.net.parameters() if p.dim() >= 2]
+        rest = [p for p in self.net.parameters() if p.dim() < 2]
+        self._optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
+            lr=settings.lr, betas=(0.9, 0.95),
+        )
+        self._settings = settings
+        return {"adamw": self._optimizer}
+
+    def _lr(self, step: int) -> float:
+        """Linear warm-up over 100 steps, then cosine decay to a tenth of the peak."""
+        assert self._settings is not None
+        peak, total = self._settings.lr, self._settings.steps
+        if step < 100:
+            return peak * (step + 1) / 100
+        progress = min(1.0, (step - 100) / max(1, total - 100))
+        return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    def train_step(self, batch: Batch) -> Mapping[str, float]:
+        assert self._optimizer is not None
+        assert batch.y is not None
+        for group in self._optimizer.param_groups:
+            group["lr"] = self._lr(batch.step)
+        pixels = batch.x.reshape(-1, PIXELS)  # (B, 64)
+        tokens = torch.cat([(batch.y + LEVELS).unsqueeze(1), pixels[:, :-1]], dim=1)  # (B, 64)
+        drop = StreamDropout(batch.streams.fork("dropout"), self.dropout)
+        logits = self.net(tokens, drop=drop)  # (B, 64, 17)
+        loss = F.cross_entropy(logits.reshape(-1, LEVELS), pixels.reshape(-1))
+        self._optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
+        self._optimizer.step()
+        return {"nll_bits_per_dim": loss.item() / math.log(2)}
+
+    def training_report(self) -> Mapping[str, float]:
+        test = load_digits("test")
+        nats = self.log_likelihood(test.x, test.y)
+        return {"test_bits_per_dim": float(-nats.mean()) / (PIXELS * math.log(2))}
