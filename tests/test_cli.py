@@ -113,3 +113,16 @@ def test_torchrun_refuses_png(run_with_plugins: Runner, tmp_path: Path) -> None:
                              str(tmp_path / "x.png")])
     assert proc.returncode != 0
     assert "a .npy file" in proc.stderr
+
+
+def test_interpolation_strip_of_the_vae(tmp_path: Path) -> None:
+    pytest.importorskip("genproto_vae")
+    from genproto.cli.main import main
+
+    out = tmp_path / "strip.png"
+    assert main(["sample", "vae", "--interpolate", "6", "-n", "12", "-o", str(out)]) == 0
+    with Image.open(out) as img:
+        assert img.text["genproto:interpolate"] == "6"
+        width, height = img.size
+    assert width > 2 * height  # two rows of six images
+    assert main(["sample", "ar", "--interpolate", "6", "-o", str(out)]) == 2

@@ -71,6 +71,8 @@ def _sample(args: argparse.Namespace) -> int:
             "output folder", value=str(output.parent), allowed="an existing folder",
             fix=f"Create it first: mkdir -p {output.parent}",
         )
+    if args.interpolate is not None:
+        return _interpolate(args, model, output)
     from genproto import sampling
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -109,6 +111,28 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interpolate(args: argparse.Namespace, model: Any, output: Path) -> int:
+    """Rows of images decoded along straight latent lines between test digits."""
+    strip = getattr(model, "interpolation_strip", None)
+    if strip is None or output.suffix != ".png" or args.interpolate < 2:
+        raise InvalidArgumentError(
+            "--interpolate", value=f"{args.name} {args.interpolate} -> {output.name}",
+            allowed="a latent-variable model with interpolation_strip (e.g. vae), "
+            "STEPS >= 2 and a .png output",
+        )
+    from genproto.pictures import image_grid, save_png
+
+    seed = 0 if args.seed is None else args.seed
+    images = strip(args.interpolate, pairs=max(1, args.n // args.interpolate), seed=seed,
+                   condition=args.condition)
+    picture = image_grid(images, levels=model.capabilities.event.levels,
+                         columns=args.interpolate)
+    save_png(picture, output, {"genproto:seed": str(seed),
+                               "genproto:interpolate": str(args.interpolate)})
+    print(f"wrote an interpolation strip of {args.name!r} to {output} (seed {seed})")
+    return 0
+
+
 def _init_distributed(model: Any) -> None:
     """Join the process group torchrun describes: nccl for CUDA models, gloo on CPU."""
     import torch.distributed as dist
@@ -141,6 +165,8 @@ def add_parser(sub: Any) -> None:
                    help="a sample option, e.g. -O temperature=0.8 (repeatable)")
     p.add_argument("-M", "--model-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a model option, e.g. -M dataset=toy2d (repeatable)")
+    p.add_argument("--interpolate", type=int, default=None, metavar="STEPS",
+                   help="latent-variable models: rows of STEPS images between test digits")
     p.add_argument("--progress", action="store_true", help="always show a progress bar")
     p.add_argument("--provenance", action="store_true", help="print the provenance record")
     p.set_defaults(func=_sample)
