@@ -15,7 +15,6 @@ from pathlib import Path
 import attrs
 import pytest
 import torch
-from genproto_ar.model import LEVELS, PIXELS, PixelAR
 
 import genproto
 from genproto import registry
@@ -23,6 +22,7 @@ from genproto.data import load_digits
 from genproto.errors import OptionError, OptionTypeError
 from genproto.metrics import conditional_accuracy
 from genproto.sampling import run
+from genproto_ar.model import LEVELS, PIXELS, PixelAR
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,12 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from genproto_diffusion.model import Diffusion, DigitsDiffusion, ToyDiffusion, capabilities
-
 from genproto.checkpoint import read_checkpoint
 from genproto.data import TOY2D_NAMES
 from genproto.errors import OptionError
 from genproto.hookspecs import hookimpl
 from genproto.options import Option
+from genproto_diffusion.model import Diffusion, DigitsDiffusion, ToyDiffusion, capabilities
 
 __all__ = ["OPTIONS", "build", "register_models"]
 

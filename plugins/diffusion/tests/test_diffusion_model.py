@@ -9,11 +9,6 @@ import sys
 
 import pytest
 import torch
-from genproto_diffusion.model import (
-    DEFAULT_STEPS,
-    DigitsDiffusion,
-    _discretised_gaussian_log_likelihood,
-)
 
 import genproto
 from genproto.data import load_digits, toy2d
@@ -21,6 +16,11 @@ from genproto.errors import OptionError, OptionTypeError
 from genproto.metrics import bits_per_dim, conditional_accuracy, digits_frechet, frechet_floor
 from genproto.protocol import Likelihood
 from genproto.sampling import run
+from genproto_diffusion.model import (
+    DEFAULT_STEPS,
+    DigitsDiffusion,
+    _discretised_gaussian_log_likelihood,
+)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from pathlib import Path
 import attrs
 import pytest
 import torch
-from genproto_gan.model import GAN
 
 import genproto
 from genproto import registry
@@ -21,6 +20,7 @@ from genproto.metrics import conditional_accuracy, mode_coverage
 from genproto.protocol import CostGrowth, Likelihood, Paradigm
 from genproto.streams import KeyedStreams
 from genproto.training import fit
+from genproto_gan.model import GAN
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import sys
 
 import pytest
 import torch
-from genproto_vae import VAE, interpolation_strip
 
 import genproto
 from genproto.data import load_digits
@@ -23,6 +22,7 @@ from genproto.protocol import Likelihood, Paradigm
 from genproto.sampling import run
 from genproto.streams import KeyedStreams
 from genproto.training import Batch, TrainSettings
+from genproto_vae import VAE, interpolation_strip
 
 
 @pytest.fixture(scope="module")
