@@ -7,7 +7,12 @@ Commands:
   likelihood and cost per sample.
 * ``genproto plugins [--json]`` — installed plugins, versions, hooks, load errors.
 * ``genproto info NAME [--json]`` — one model's capabilities and options.
-* ``genproto sample NAME -n N [-o out.png|out.npy]`` — draw samples.
+* ``genproto sample NAME -n N [-o out.png|out.npy]`` — draw samples (``--interpolate``
+  for latent-variable models; ``.npy`` output can be sharded under torchrun).
+* ``genproto train NAME -o DIR [--resume]`` — train with the paradigm's own objective.
+* ``genproto check NAME...`` — the contract suite, one line per property.
+* ``genproto compare [NAMES...]`` — the measured table of paradigms and the claims it tests.
+* ``genproto classify NAME`` — the generative classifier beside the reference classifier.
 
 Errors from genproto print as one line (``error: ...``) and exit with status 2;
 they are never tracebacks.
