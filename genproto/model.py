@@ -276,6 +276,17 @@ class Model(abc.ABC):
                 ) from None
             net.to(self.device)
 
+    def load_packaged_weights(self, package: str, *parts: str) -> None:
+        """Load a checkpoint shipped inside ``package`` (e.g. ``"genproto_vae", "weights",
+        "digits"``): how a plugin's default configuration gets its trained weights."""
+        from importlib import resources
+
+        from genproto.checkpoint import read_checkpoint
+
+        with resources.as_file(resources.files(package).joinpath(*parts)) as folder:
+            _, tensors = read_checkpoint(folder)
+        self.load_state_tensors(tensors)
+
     def weights_sha256(self) -> str:
         """A hash of every weight tensor (names, dtypes, shapes, bytes), for provenance."""
         digest = hashlib.sha256()

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from importlib import resources
 from typing import Any
 
 import torch
@@ -312,11 +311,7 @@ class PixelAR(Model):
                     f"Options {changed} differ from it: pass pretrained=False and train with "
                     "`genproto train ar -M pretrained=false -M KEY=VALUE ... -o DIR`",
                 )
-            from genproto.checkpoint import read_checkpoint
-
-            with resources.as_file(resources.files("genproto_ar") / "weights" / "digits") as d:
-                _, tensors = read_checkpoint(d)
-            self.load_state_tensors(tensors)
+            self.load_packaged_weights("genproto_ar", "weights", "digits")
         self._optimizer: torch.optim.Optimizer | None = None
         self._settings: TrainSettings | None = None
 

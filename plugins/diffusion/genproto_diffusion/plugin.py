@@ -8,10 +8,8 @@ weights too. Other configurations train with ``genproto train diffusion -M ...``
 
 from __future__ import annotations
 
-from importlib import resources
 from typing import Any
 
-from genproto.checkpoint import read_checkpoint
 from genproto.data import TOY2D_NAMES
 from genproto.errors import OptionError
 from genproto.hookspecs import hookimpl
@@ -57,10 +55,7 @@ def build(dataset: str = "digits", hidden: int | None = None, blocks: int | None
                 fix="Pass pretrained=False and train it: genproto train diffusion -o DIR "
                 f"-M dataset={dataset} -M pretrained=False",
             )
-        folder = resources.files("genproto_diffusion").joinpath("weights", dataset)
-        with resources.as_file(folder) as path:
-            _, tensors = read_checkpoint(path)
-        model.load_state_tensors(tensors)
+        model.load_packaged_weights("genproto_diffusion", "weights", dataset)
     return model
 
 

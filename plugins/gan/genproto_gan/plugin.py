@@ -8,10 +8,8 @@ other sizes) are built untrained with ``pretrained=False`` and trained with
 
 from __future__ import annotations
 
-from importlib import resources
 from typing import Any
 
-from genproto.checkpoint import read_checkpoint
 from genproto.data import TOY2D_NAMES
 from genproto.errors import OptionError
 from genproto.hookspecs import hookimpl
@@ -60,10 +58,7 @@ def build(*, pretrained: bool = True, **options: Any) -> GAN:
             + " ".join(f"-M {k}={v}" for k, v in differing.items())
             + " -M pretrained=false -o DIR",
         )
-    folder = resources.files("genproto_gan") / "weights" / "digits"
-    with resources.as_file(folder) as path:
-        _, tensors = read_checkpoint(path)
-    model.load_state_tensors(tensors)
+    model.load_packaged_weights("genproto_gan", "weights", "digits")
     return model
 
 

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from importlib import resources
 from typing import Any
 
 import torch
@@ -476,9 +475,4 @@ def interpolation_strip(
 
 def load_pretrained(model: VAE) -> None:
     """Load the shipped digits weights into ``model`` (the default configuration)."""
-    from genproto.checkpoint import read_checkpoint
-
-    folder = resources.files("genproto_vae").joinpath("weights", "digits")
-    with resources.as_file(folder) as path:
-        _, tensors = read_checkpoint(path)
-    model.load_state_tensors(tensors)
+    model.load_packaged_weights("genproto_vae", "weights", "digits")
