@@ -75,6 +75,7 @@ __all__ = [
     "DEFAULT_N",
     "DEFAULT_PER_CLASS",
     "DEFAULT_STEPS",
+    "HYBRID_CLAIMS",
     "QUALITY_GAIN",
     "Claim",
     "Comparison",
@@ -83,6 +84,7 @@ __all__ = [
     "SweepPoint",
     "compare",
     "comparison_chart",
+    "equal_steps",
     "evaluate",
     "judge",
     "save_chart",
@@ -632,6 +634,18 @@ def _single_pass(r: ModelReport) -> _Verdict:
             f"{r.declared_evaluations} ({r.declared_growth.replace('_', ' ')})")
 
 
+def _steps_plus_decoder(r: ModelReport) -> _Verdict:
+    points = [p for p in r.sweep if p.counted_evaluations is not None]
+    if not points:
+        return Status.NOT_MEASURED, "no 'steps' sample option to vary"
+    ok = r.declared_growth == CostGrowth.PER_STEP.value and all(
+        _same(p.counted_evaluations, p.steps + 1) and _same(p.declared_evaluations, p.steps + 1)
+        for p in points)
+    trail = ", ".join(f"{_num(p.counted_evaluations)} at K={p.steps}" for p in points)
+    return (Status.HOLDS if ok else Status.DOES_NOT_HOLD,
+            f"counted {trail} (declared {', '.join(_num(p.declared_evaluations) for p in points)})")
+
+
 def _likelihood_kind(*kinds: Likelihood) -> Callable[[ModelReport], _Verdict]:
     wanted = {k.value for k in kinds}
 
@@ -712,22 +726,37 @@ CLAIMS: tuple[tuple[str, Paradigm, str, Callable[[ModelReport], _Verdict]], ...]
      "Flow: exact likelihood (change of variables)", _likelihood_kind(Likelihood.EXACT)),
 )
 
+_LATENT_DIFFUSION = (Paradigm.LATENT_VARIABLE, Paradigm.DIFFUSION)
+#: Claims about hybrids, judged on the models made of exactly these paradigms (in order).
+HYBRID_CLAIMS: tuple[
+    tuple[str, tuple[Paradigm, ...], str, Callable[[ModelReport], _Verdict]], ...
+] = (
+    ("latent_diffusion.cost", _LATENT_DIFFUSION,
+     "Latent diffusion: K prior steps, then one decoder pass (K + 1 evaluations)",
+     _steps_plus_decoder),
+    ("latent_diffusion.likelihood", _LATENT_DIFFUSION,
+     "Latent diffusion: a lower bound (decoder term + the latent diffusion bound)",
+     _likelihood_kind(Likelihood.BOUND)),
+)
+
 
 def judge(reports: Iterable[ModelReport]) -> tuple[Claim, ...]:
-    """Every claim of :data:`CLAIMS`, judged on the single-paradigm models among ``reports``.
+    """Every claim of :data:`CLAIMS` and :data:`HYBRID_CLAIMS`, judged on the models made of
+    exactly the claim's paradigms.
 
-    A claim about a paradigm with no such model is "not measured (model
-    missing)"; with several, it holds only if it holds for each one measured.
-    Hybrids are not judged against single-paradigm claims (their cost and
-    likelihood are composed from their parts).
+    A claim with no such model is "not measured (model missing)"; with several, it holds
+    only if it holds for each one measured. Hybrids are judged by their own claims, not by
+    the single-paradigm ones (their cost and likelihood are composed from their parts).
     """
     reports = list(reports)
+    table = [(key, (paradigm,), statement, judge_one)
+             for key, paradigm, statement, judge_one in CLAIMS]
     claims = []
-    for key, paradigm, statement, judge_one in CLAIMS:
-        models = [r for r in reports if r.paradigms == (paradigm.value,)]
+    for key, kinds, statement, judge_one in [*table, *HYBRID_CLAIMS]:
+        label = " + ".join(p.value for p in kinds)
+        models = [r for r in reports if r.paradigms == tuple(p.value for p in kinds)]
         if not models:
-            claims.append(Claim(key, paradigm.value, statement, Status.NOT_MEASURED,
-                                "model missing"))
+            claims.append(Claim(key, label, statement, Status.NOT_MEASURED, "model missing"))
             continue
         verdicts = [(r, judge_one(r)) for r in models]
         measured = [v for _, (v, _) in verdicts if v is not Status.NOT_MEASURED]
@@ -743,8 +772,24 @@ def judge(reports: Iterable[ModelReport]) -> tuple[Claim, ...]:
             evidence = "; ".join(
                 f"{r.name}: {text}" + (" [not measured]" if v is Status.NOT_MEASURED else "")
                 for r, (v, text) in verdicts)
-        claims.append(Claim(key, paradigm.value, statement, status, evidence))
+        claims.append(Claim(key, label, statement, status, evidence))
     return tuple(claims)
+
+
+def equal_steps(reports: Iterable[ModelReport]) -> list[tuple[str, str, SweepPoint, SweepPoint]]:
+    """``(hybrid, pixel, hybrid_point, pixel_point)`` for every step count K swept by both a
+    hybrid with a diffusion part and a single-paradigm diffusion model: quality and cost of
+    latent against pixel-space diffusion at equal K."""
+    reports = list(reports)
+    diffusion = Paradigm.DIFFUSION.value
+    hybrids = [r for r in reports if len(r.paradigms) > 1 and diffusion in r.paradigms]
+    pixels = [r for r in reports if r.paradigms == (diffusion,) and r.digits]
+    out = []
+    for h in hybrids:
+        for d in pixels:
+            theirs = {p.steps: p for p in d.sweep}
+            out += [(h.name, d.name, p, theirs[p.steps]) for p in h.sweep if p.steps in theirs]
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -834,8 +879,18 @@ class Comparison:
         lines += [f"plugin failed to load: {p}" for p in self.plugin_failures]
         hybrids = [r.name for r in self.reports if len(r.paradigms) > 1]
         if hybrids:
-            lines.append(f"hybrids ({', '.join(hybrids)}) are not judged against "
-                         "single-paradigm claims")
+            lines.append(f"hybrids ({', '.join(hybrids)}) are judged by their own claims, not "
+                         "against single-paradigm ones")
+        return lines
+
+    def _equal_steps(self) -> list[str]:
+        lines = []
+        for hybrid, pixel, h, d in equal_steps(self.reports):
+            lines.append(
+                f"{hybrid} vs {pixel} at K={h.steps}: Frechet distance {_cell(h.frechet, '.2f')}"
+                f" vs {_cell(d.frechet, '.2f')}; evaluations {_num(h.counted_evaluations)} vs "
+                f"{_num(d.counted_evaluations)}; samples/s {_cell(h.samples_per_second, '.0f')}"
+                f" vs {_cell(d.samples_per_second, '.0f')}")
         return lines
 
     def _sweeps(self) -> list[str]:
@@ -860,6 +915,8 @@ class Comparison:
         parts = [table, "", self._settings()]
         if sweeps := self._sweeps():
             parts += ["", *sweeps]
+        if pairs := self._equal_steps():
+            parts += ["", "Latent against pixel-space diffusion at equal steps:", *pairs]
         parts += ["", "Claims of the cheatsheet, from the numbers above:"]
         parts += [f"  - {c.line()}" for c in self.claims]
         if notes := self._notes():
@@ -886,6 +943,18 @@ class Comparison:
                                f"{_num(p.counted_evaluations)} ({_num(p.declared_evaluations)})",
                                _cell(p.frechet, ".2f"), _cell(p.samples_per_second, ".0f")])
                           for p in r.sweep]
+        pairs = equal_steps(self.reports)
+        if pairs:
+            lines += ["", "## Latent against pixel-space diffusion at equal steps", "",
+                      row(["K", "models", "Frechet distance", "evaluations / sample",
+                           "samples/s"]),
+                      row(["---"] * 5)]
+            lines += [row([str(h.steps), f"{hybrid} vs {pixel}",
+                           f"{_cell(h.frechet, '.2f')} vs {_cell(d.frechet, '.2f')}",
+                           f"{_num(h.counted_evaluations)} vs {_num(d.counted_evaluations)}",
+                           f"{_cell(h.samples_per_second, '.0f')} vs "
+                           f"{_cell(d.samples_per_second, '.0f')}"])
+                      for hybrid, pixel, h, d in pairs]
         lines += ["", "## The cheatsheet's claims", ""]
         lines += [f"- **{c.statement}**: {c.verdict()}"
                   + ("" if c.status is Status.NOT_MEASURED else f" — {c.evidence}")

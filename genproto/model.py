@@ -61,6 +61,7 @@ class Model(abc.ABC):
         self._name = name
         self._origin: Origin | None = None
         self._device = torch.device("cpu")
+        self._weights_hash: tuple[tuple[Any, ...], str] | None = None
 
     # -- identity -------------------------------------------------------------------------
 
@@ -288,13 +289,35 @@ class Model(abc.ABC):
         self.load_state_tensors(tensors)
 
     def weights_sha256(self) -> str:
-        """A hash of every weight tensor (names, dtypes, shapes, bytes), for provenance."""
+        """A hash of every weight tensor (names, dtypes, shapes, bytes), for provenance.
+
+        Every sampling run reports it, so it is cached: the cache is keyed by each tensor's
+        storage address and autograd version counter, which every in-place change made
+        through the tensor (optimiser steps, ``copy_`` under ``no_grad``,
+        ``load_state_dict``) and every move (``to``) changes. A write through
+        ``tensor.data`` bypasses version counters (as it bypasses autograd's own checks):
+        call :meth:`forget_weights_hash` after one.
+        """
+        tensors = sorted(self.state_tensors().items())
+        key = tuple(
+            (name, t.data_ptr(), t._version, t.dtype, tuple(t.shape), str(t.device))
+            for name, t in tensors
+        )
+        cached = getattr(self, "_weights_hash", None)
+        if cached is not None and cached[0] == key:
+            return str(cached[1])
         digest = hashlib.sha256()
-        for key, value in sorted(self.state_tensors().items()):
+        for name, value in tensors:
             tensor = value.detach().to("cpu").contiguous()
-            digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-            digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
-        return digest.hexdigest()
+            digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+            if tensor.numel():
+                digest.update(memoryview(tensor.reshape(-1).view(torch.uint8).numpy()))
+        self._weights_hash = (key, digest.hexdigest())
+        return self._weights_hash[1]
+
+    def forget_weights_hash(self) -> None:
+        """Drop the cached :meth:`weights_sha256` (after writing weights through ``.data``)."""
+        self._weights_hash = None
 
     def save(self, directory: str | Path, *, metadata: Mapping[str, str] | None = None) -> Path:
         """Write a checkpoint (safetensors weights + JSON config) atomically."""

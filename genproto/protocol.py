@@ -17,8 +17,10 @@ diffusion           bound or estimate      K denoising steps            per step
 flow                exact (change of var)  one inverse pass             single
 ==================  =====================  ===========================  ==========
 
-A hybrid (e.g. latent diffusion) lists every paradigm it is made of and a cost
-composed from its parts (:meth:`SampleCost.then`); there is no opaque "hybrid".
+A hybrid (e.g. latent diffusion) lists every paradigm it is made of, a cost
+composed from its parts (:meth:`SampleCost.then`) and the parts themselves
+(:class:`Part`); there is no opaque "hybrid". :mod:`genproto.hybrid` composes
+them.
 """
 
 from __future__ import annotations
@@ -42,13 +44,15 @@ __all__ = [
     "GenerativeModel",
     "Likelihood",
     "Paradigm",
+    "Part",
     "SampleCost",
     "protocol_compatible",
 ]
 
 #: The protocol version this genproto implements, ``MAJOR.MINOR``. A plugin
-#: declaring the same major and a minor not above ours is compatible.
-PROTOCOL_VERSION = "1.0"
+#: declaring the same major and a minor not above ours is compatible. 1.1 added
+#: ``CostGrowth.FIXED`` and ``Capabilities.parts`` (hybrids); 1.0 data read unchanged.
+PROTOCOL_VERSION = "1.1"
 
 #: A condition handed to ``sample``/``log_likelihood``: ``None`` (unconditional,
 #: or marginal over classes), one class for all n samples, or a tensor of n labels.
@@ -98,6 +102,14 @@ class CostGrowth(enum.Enum):
     SINGLE_PASS = "single_pass"
     PER_TOKEN = "per_token"
     PER_STEP = "per_step"
+    #: A fixed number (>= 2) of passes that grows with nothing: a hybrid made of
+    #: single-pass parts (e.g. a VAE whose prior is a flow: one flow pass, one decoder pass).
+    FIXED = "fixed"
+
+    @property
+    def grows(self) -> bool:
+        """Whether the number of evaluations depends on a length or a number of steps."""
+        return self in (CostGrowth.PER_TOKEN, CostGrowth.PER_STEP)
 
 
 class EventKind(enum.Enum):
@@ -125,6 +137,7 @@ class SampleCost:
     (per token), the number of steps K (per step) or 1 (single pass). A
     diffusion model with classifier-free guidance run as two calls per step has
     ``per_unit=2``; a latent-diffusion hybrid has ``fixed=1`` for its decoder.
+    A hybrid of single-pass parts is ``FIXED`` with ``units`` passes.
     The sampler counts evaluations and compares them with this number.
     """
 
@@ -143,11 +156,24 @@ class SampleCost:
                 "a single-pass cost is exactly 1 evaluation "
                 f"(got units={self.units}, per_unit={self.per_unit}, fixed={self.fixed})"
             )
+        if self.growth is CostGrowth.FIXED and (
+            self.units < 2 or (self.per_unit, self.fixed) != (1, 0)
+        ):
+            raise ValueError(
+                "a fixed cost is units >= 2 passes with per_unit=1 and fixed=0 (one pass is "
+                f"single_pass; got units={self.units}, per_unit={self.per_unit}, "
+                f"fixed={self.fixed})"
+            )
 
     @classmethod
     def single_pass(cls) -> SampleCost:
         """One network evaluation per sample (VAE decoder, GAN generator, flow inverse)."""
         return cls(CostGrowth.SINGLE_PASS)
+
+    @classmethod
+    def fixed_passes(cls, passes: int) -> SampleCost:
+        """``passes`` evaluations whatever the settings (1 is :meth:`single_pass`)."""
+        return cls.single_pass() if passes == 1 else cls(CostGrowth.FIXED, units=passes)
 
     @classmethod
     def per_token(cls, length: int, per_token: int = 1) -> SampleCost:
@@ -171,9 +197,9 @@ class SampleCost:
         growing stages of different kinds cannot be summarised in one unit and
         are rejected.
         """
-        growing = [c for c in (self, other) if c.growth is not CostGrowth.SINGLE_PASS]
+        growing = [c for c in (self, other) if c.growth.grows]
         if not growing:
-            return SampleCost(CostGrowth.PER_STEP, units=1, per_unit=1, fixed=1)
+            return SampleCost.fixed_passes(self.evaluations + other.evaluations)
         if len(growing) == 2:
             if self.growth is not other.growth or self.per_unit != other.per_unit:
                 raise ValueError(
@@ -198,6 +224,8 @@ class SampleCost:
         """A short human description, e.g. ``"64 evaluations (per token, L=64)"``."""
         if self.growth is CostGrowth.SINGLE_PASS:
             return "1 evaluation (single pass)"
+        if self.growth is CostGrowth.FIXED:
+            return f"{self.evaluations} evaluations (fixed, {self.units} passes)"
         unit = "L" if self.growth is CostGrowth.PER_TOKEN else "K"
         formula = f"{unit}={self.units}"
         if self.per_unit != 1:
@@ -287,6 +315,13 @@ def _paradigms(value: Any) -> tuple[Paradigm, ...]:
     return items
 
 
+def _parts(value: Any) -> tuple[Part, ...]:
+    items = tuple(value)
+    if not all(isinstance(p, Part) for p in items):
+        raise ValueError(f"parts must be a sequence of Part (got {value!r})")
+    return items
+
+
 @attrs.frozen
 class Capabilities:
     """Everything a model declares about itself, at its current settings.
@@ -301,6 +336,8 @@ class Capabilities:
         objective: the training objective, in words.
         sampling: the sampling procedure, in words.
         protocol_version: the genproto protocol version the plugin implements.
+        parts: for a hybrid, what each component declares on its own (its role and
+            capabilities), so the composition can be read part by part; empty otherwise.
     """
 
     paradigms: tuple[Paradigm, ...] = attrs.field(converter=_paradigms)
@@ -314,6 +351,7 @@ class Capabilities:
     objective: str = ""
     sampling: str = ""
     protocol_version: str = PROTOCOL_VERSION
+    parts: tuple[Part, ...] = attrs.field(default=(), converter=_parts)
 
     @property
     def conditional(self) -> bool:
@@ -350,6 +388,9 @@ class Capabilities:
             "objective": self.objective,
             "sampling": self.sampling,
             "protocol_version": self.protocol_version,
+            "parts": [
+                {"role": p.role, "capabilities": p.capabilities.to_dict()} for p in self.parts
+            ],
         }
 
     @classmethod
@@ -374,7 +415,34 @@ class Capabilities:
             objective=data["objective"],
             sampling=data["sampling"],
             protocol_version=data["protocol_version"],
+            parts=tuple(
+                Part(p["role"], cls.from_dict(p["capabilities"])) for p in data.get("parts", ())
+            ),
         )
+
+
+def _role(instance: Any, attribute: attrs.Attribute[str], value: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"a part's role must be a non-empty string (got {value!r})")
+
+
+@attrs.frozen
+class Part:
+    """One component of a hybrid: its role in the whole and what it declares on its own.
+
+    E.g. latent diffusion has ``Part("autoencoder", <the VAE's capabilities>)`` and
+    ``Part("prior", <the latent diffusion's capabilities>)``.
+    """
+
+    role: str = attrs.field(validator=_role)
+    capabilities: Capabilities = attrs.field(
+        validator=attrs.validators.instance_of(Capabilities)
+    )
+
+    def describe(self) -> str:
+        caps = self.capabilities
+        kinds = " + ".join(p.value for p in caps.paradigms)
+        return f"{self.role}: {kinds}, likelihood {caps.likelihood.value}, {caps.cost.describe()}"
 
 
 @runtime_checkable

@@ -511,7 +511,7 @@ def test_an_incompatible_protocol_version(saved: Path, version: str, phrase: str
         ("genproto_version", _DELETE, "field 'genproto_version' is missing"),
         ("capabilities.likelihood", "maybe", "field 'capabilities' is malformed"),
         ("capabilities.cost", _DELETE, "field 'capabilities' is malformed"),
-        ("capabilities.protocol_version", "1.1", "must equal capabilities.protocol_version"),
+        ("capabilities.protocol_version", "1.0", "must equal capabilities.protocol_version"),
     ],
 )
 def test_a_missing_or_wrong_typed_field_is_named(

@@ -30,6 +30,7 @@ from genproto.compare import (
     SweepPoint,
     compare,
     comparison_chart,
+    equal_steps,
     evaluate,
     judge,
 )
@@ -262,10 +263,34 @@ def test_a_claim_holds_only_if_every_model_of_the_paradigm_keeps_it() -> None:
     assert "bad:" in claim.evidence
 
 
-def test_hybrids_are_not_judged_as_single_paradigms() -> None:
-    hybrid = _synthetic(paradigms=("latent_variable", "diffusion"))
+def test_hybrids_are_judged_by_their_own_claims_only() -> None:
+    points = tuple(SweepPoint(k, k + 1, k + 1.0, 1.0, 5.0) for k in (5, 10))
+    hybrid = _synthetic(paradigms=("latent_variable", "diffusion"), sweep=points)
     claims = judge([hybrid])
-    assert all(c.verdict() == "not measured (model missing)" for c in claims)
+    single = [c for c in claims if "+" not in c.paradigm]
+    assert all(c.verdict() == "not measured (model missing)" for c in single)
+    cost = _claim(claims, "latent_diffusion.cost")
+    assert cost.status is Status.HOLDS
+    assert "6 at K=5, 11 at K=10" in cost.evidence
+    assert _claim(claims, "latent_diffusion.likelihood").status is Status.HOLDS
+
+
+def test_a_hybrid_without_its_decoder_pass_does_not_keep_k_plus_one() -> None:
+    points = tuple(SweepPoint(k, k + 1, float(k), 1.0, 5.0) for k in (5, 10))  # decoder missed
+    hybrid = _synthetic(paradigms=("latent_variable", "diffusion"), sweep=points)
+    assert _claim(judge([hybrid]), "latent_diffusion.cost").status is Status.DOES_NOT_HOLD
+
+
+def test_latent_and_pixel_diffusion_are_paired_at_equal_steps() -> None:
+    latent = _synthetic(name="latent", paradigms=("latent_variable", "diffusion"),
+                        sweep=tuple(SweepPoint(k, k + 1, k + 1.0, 9.0, 4.0) for k in (5, 20)))
+    pixel = _synthetic(name="pixel", sweep=tuple(SweepPoint(k, k, float(k), 3.0, 8.0)
+                                                  for k in (5, 10)))
+    pairs = equal_steps([latent, pixel])
+    assert [(h, d, a.steps, b.steps) for h, d, a, b in pairs] == [("latent", "pixel", 5, 5)]
+    comparison = Comparison((latent, pixel), judge([latent, pixel]), 3.0, 10, 1, 0, 1.0)
+    assert "latent vs pixel at K=5: Frechet distance 4.00 vs 8.00" in comparison.text()
+    assert "| 5 | latent vs pixel | 4.00 vs 8.00 | 6 vs 5 | 9 vs 3 |" in comparison.markdown()
 
 
 # --- many models ---------------------------------------------------------------------------

@@ -123,3 +123,35 @@ def test_loading_weights_of_another_model_is_a_checkpoint_error(
 def test_model_satisfies_the_protocol() -> None:
     assert isinstance(Dice(), genproto.GenerativeModel)
     assert "Dice 'dice' on cpu" in repr(Dice())
+
+
+def _uncached_hash(model: Dice) -> str:
+    model.forget_weights_hash()
+    return model.weights_sha256()
+
+
+def test_weights_hash_is_cached_and_follows_every_tracked_change() -> None:
+    model = Dice()
+    first = model.weights_sha256()
+    assert model.weights_sha256() == first == _uncached_hash(model)
+    with torch.no_grad():
+        model.net.weight.add_(1.0)  # in place: bumps the version counter
+    changed = model.weights_sha256()
+    assert changed != first
+    assert changed == _uncached_hash(model)
+    model.net.weight.grad = torch.ones_like(model.net.weight)
+    torch.optim.SGD(model.net.parameters(), lr=0.5).step()  # an optimiser step
+    stepped = model.weights_sha256()
+    assert stepped not in (first, changed)
+    assert stepped == _uncached_hash(model)
+    model.load_state_tensors(Dice().state_tensors())  # back to the initial weights
+    assert model.weights_sha256() == first
+
+
+def test_a_write_through_data_needs_forget_weights_hash() -> None:
+    model = Dice()
+    before = model.weights_sha256()
+    model.net.weight.data.mul_(2.0)  # bypasses version counters, as documented
+    assert model.weights_sha256() == before  # the cache cannot see it ...
+    model.forget_weights_hash()
+    assert model.weights_sha256() != before  # ... until told

@@ -57,7 +57,20 @@ def test_hybrid_cost_composes_steps_plus_decoder() -> None:
     assert latent.growth is CostGrowth.PER_STEP
     assert latent.evaluations == 51
     assert latent.fixed == 1
-    assert SampleCost.single_pass().then(SampleCost.single_pass()).evaluations == 2
+    two = SampleCost.single_pass().then(SampleCost.single_pass())
+    assert (two.growth, two.evaluations) == (CostGrowth.FIXED, 2)
+    assert two.then(SampleCost.single_pass()) == SampleCost.fixed_passes(3)
+    assert not two.growth.grows
+    assert SampleCost.per_step(3).growth.grows
+
+
+def test_fixed_cost_is_two_or_more_plain_passes() -> None:
+    assert SampleCost.fixed_passes(1) == SampleCost.single_pass()
+    assert SampleCost.fixed_passes(4).describe() == "4 evaluations (fixed, 4 passes)"
+    with pytest.raises(ValueError, match="fixed cost"):
+        SampleCost(CostGrowth.FIXED, units=1)
+    with pytest.raises(ValueError, match="fixed cost"):
+        SampleCost(CostGrowth.FIXED, units=2, fixed=1)
 
 
 def test_two_growing_costs_of_different_kinds_do_not_compose() -> None:

@@ -167,8 +167,11 @@ def _info(args: argparse.Namespace) -> int:
         f"  event:            {caps.event.describe()}",
         f"  condition:        {caps.condition.describe() if caps.condition else 'none'}",
         f"  protocol version: {caps.protocol_version}",
-        "  options:" if entry.options else "  options:          none",
     ]
+    if caps.parts:
+        lines.append("  composed of:")
+        lines.extend(f"    {part.describe()}" for part in caps.parts)
+    lines.append("  options:" if entry.options else "  options:          none")
     for o in entry.options:
         lines.append(f"    {o.name} = {o.default!r}  ({o.allowed()})  {o.help}".rstrip())
     print("\n".join(lines))

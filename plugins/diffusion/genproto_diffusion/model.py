@@ -314,6 +314,62 @@ class Diffusion(Model):
                 x = x + sigma * noise.normal(*self.shape).to(dev)
         return self.decode(x)
 
+    # -- the variational bound (Ho et al. 2020, eq. 5), shared by every configuration ----------
+
+    def bound_terms(self, x0: Tensor, condition: Tensor | None, streams: KeyedStreams,
+                    k: int) -> tuple[Tensor, Tensor]:
+        """``L_T + sum_{t=2}^T L_{t-1}`` per row (nats, float64) and ``mu_theta(x_1, 1)``.
+
+        ``x0`` is a float64 batch in diffusion space, ``(B, *shape)``. ``L_T = KL(q(x_T|x_0)
+        || N(0, I))`` in closed form; ``L_{t-1} = KL(q(x_{t-1}|x_t, x_0) || p(x_{t-1}|x_t))``
+        with ``p``'s variance the posterior variance ``beta~_t`` (the DDPM sampler's) and
+        ``x_t ~ q(x_t|x_0)`` drawn from the streams; the sum over t = 2..T is estimated without
+        bias by a stratified draw of ``k`` terms (one t per stratum, weighted by the stratum's
+        size; ``k = T-1`` evaluates every term). The caller adds its own ``L_0 = -log
+        p(x_0|x_1)``, a Gaussian of mean ``mu_theta(x_1, 1)`` and variance ``beta_1`` (integrated
+        over a level's bin for discrete data, a density for continuous data).
+        """
+        T, b = self.timesteps, x0.shape[0]
+        abar = self.alphas_cumprod
+        # 1. L_T: KL(N(sqrt(abar_T) x0, 1 - abar_T) || N(0, 1)), per dimension, summed.
+        m, v = float(abar[T]) ** 0.5 * x0, 1 - float(abar[T])
+        total = 0.5 * (v + m**2 - 1 - math.log(v)).flatten(1).sum(1)  # (B,)
+        # 2. The strata of t = 2..T and one uniform t in each (stratified sampling).
+        edges = [2 + (j * (T - 1)) // k for j in range(k + 1)]
+        sizes = torch.tensor([edges[j + 1] - edges[j] for j in range(k)], dtype=torch.int64)
+        u = streams.uniform(k, dtype=torch.float64).cpu()  # (B, k)
+        ts = torch.tensor(edges[:-1]) + (u * sizes).long().clamp(max=sizes - 1)  # (B, k)
+        noise = streams.normal(k, *self.shape).to(self.device)  # (B, k, *shape)
+        for j in range(k):
+            t = ts[:, j]  # (B,)
+            total = total + sizes[j].item() * self._kl_term(x0, t, noise[:, j], condition)
+        # 3. x_1 ~ q(x_1 | x_0) and the reverse mean at t = 1, for the caller's L_0.
+        eps1 = streams.normal(*self.shape).to(self.device).double()
+        t1 = torch.ones(b, dtype=torch.int64)
+        x1 = float(abar[1]) ** 0.5 * x0 + float(1 - abar[1]) ** 0.5 * eps1
+        return total, self._posterior_mean(x1, t1, condition)
+
+    def _posterior_mean(self, xt: Tensor, t: Tensor, condition: Tensor | None) -> Tensor:
+        """mu_theta(x_t, t) = (x_t - beta_t / sigma_t eps_theta) / sqrt(alpha_t) (eq. 11)."""
+        view = (-1, *([1] * (xt.dim() - 1)))
+        beta = self.betas[t].reshape(view).to(xt)
+        sigma = self.sqrt_one_minus_alphas_cumprod[t].reshape(view).to(xt)
+        eps = self.eps(xt.float(), t.float().to(self.device), condition).double()
+        return (xt - beta / sigma * eps) / (1 - beta).sqrt()
+
+    def _kl_term(self, x0: Tensor, t: Tensor, eps: Tensor, condition: Tensor | None) -> Tensor:
+        """L_{t-1} = KL(q(x_{t-1} | x_t, x_0) || p_theta(x_{t-1} | x_t)) per row, nats. (B,)"""
+        view = (-1, *([1] * (x0.dim() - 1)))
+        abar, abar_prev = self.alphas_cumprod[t], self.alphas_cumprod[t - 1]
+        beta = self.betas[t]
+        a, ap, bt = (v.reshape(view).to(x0) for v in (abar, abar_prev, beta))
+        xt = a.sqrt() * x0 + (1 - a).sqrt() * eps.double()
+        # q's mean and variance (Ho et al. eq. 6-7); p has the same variance beta~_t.
+        mu_q = (ap.sqrt() * bt / (1 - a)) * x0 + ((1 - bt).sqrt() * (1 - ap) / (1 - a)) * xt
+        var = bt * (1 - ap) / (1 - a)
+        mu_p = self._posterior_mean(xt, t, condition)
+        return (0.5 * (mu_q - mu_p) ** 2 / var).flatten(1).sum(1)
+
     # -- training (genproto.training.Trainable) ----------------------------------------------
 
     def training_defaults(self) -> TrainSettings:
@@ -408,59 +464,16 @@ class DigitsDiffusion(Diffusion):
                              **options: Any) -> Tensor:
         """A lower bound on log P(x | c) in nats: ``-(L_T + sum_{t=2}^T L_{t-1} + L_0)``.
 
-        ``L_T = KL(q(x_T|x_0) || N(0, I))`` in closed form; ``L_{t-1} = KL(q(x_{t-1}|x_t, x_0)
-        || p(x_{t-1}|x_t))`` with ``p``'s variance the posterior variance ``beta~_t`` (the DDPM
-        sampler's) and ``x_t ~ q(x_t|x_0)`` drawn from the streams; the sum over t = 2..T is
-        estimated without bias by a stratified draw of ``timesteps`` terms (one t per stratum,
-        weighted by the stratum's size; ``timesteps = T-1`` evaluates every term);
-        ``L_0 = -log p(x_0|x_1)``, a Gaussian of variance ``beta_1`` integrated over each level's
-        bin of width 2/16 (the end bins reach to infinity): Ho et al. section 3.3.
+        The first two terms are :meth:`Diffusion.bound_terms` (``timesteps`` stratified terms);
+        ``L_0 = -log p(x_0|x_1)`` is a Gaussian of variance ``beta_1`` integrated over each
+        level's bin of width 2/16 (the end bins reach to infinity): Ho et al. section 3.3.
         """
-        k, T = int(options["timesteps"]), self.timesteps
         x0 = self.encode(x).double()  # (B, 64)
-        b = x0.shape[0]
-        abar = self.alphas_cumprod
-        # 1. L_T: KL(N(sqrt(abar_T) x0, 1 - abar_T) || N(0, 1)), per pixel, summed.
-        m, v = float(abar[T]) ** 0.5 * x0, 1 - float(abar[T])
-        total = 0.5 * (v + m**2 - 1 - math.log(v)).flatten(1).sum(1)  # (B,)
-        # 2. The strata of t = 2..T and one uniform t in each (stratified sampling).
-        edges = [2 + (j * (T - 1)) // k for j in range(k + 1)]
-        sizes = torch.tensor([edges[j + 1] - edges[j] for j in range(k)], dtype=torch.int64)
-        u = streams.uniform(k, dtype=torch.float64).cpu()  # (B, k)
-        ts = torch.tensor(edges[:-1]) + (u * sizes).long().clamp(max=sizes - 1)  # (B, k)
-        noise = streams.normal(k, 64).to(self.device)  # (B, k, 64)
-        for j in range(k):
-            t = ts[:, j]  # (B,)
-            total = total + sizes[j].item() * self._kl_term(x0, t, noise[:, j], condition)
-        # 3. L_0: the discretised Gaussian decoder at t = 1.
-        eps1 = streams.normal(64).to(self.device).double()
-        t1 = torch.ones(b, dtype=torch.int64)
-        x1 = float(abar[1]) ** 0.5 * x0 + float(1 - abar[1]) ** 0.5 * eps1
-        mean = self._posterior_mean(x1, t1, condition)  # mu_theta(x_1, 1)
+        total, mean = self.bound_terms(x0, condition, streams, int(options["timesteps"]))
+        # L_0: the discretised Gaussian decoder at t = 1.
         total = total - _discretised_gaussian_log_likelihood(x0, mean, float(self.betas[1]) ** 0.5)
         nats: Tensor = (-total).float()
         return nats
-
-    def _posterior_mean(self, xt: Tensor, t: Tensor, condition: Tensor | None) -> Tensor:
-        """mu_theta(x_t, t) = (x_t - beta_t / sigma_t eps_theta) / sqrt(alpha_t) (eq. 11)."""
-        view = (-1, 1)
-        beta = self.betas[t].reshape(view).to(xt)
-        sigma = self.sqrt_one_minus_alphas_cumprod[t].reshape(view).to(xt)
-        eps = self.eps(xt.float(), t.float().to(self.device), condition).double()
-        return (xt - beta / sigma * eps) / (1 - beta).sqrt()
-
-    def _kl_term(self, x0: Tensor, t: Tensor, eps: Tensor, condition: Tensor | None) -> Tensor:
-        """L_{t-1} = KL(q(x_{t-1} | x_t, x_0) || p_theta(x_{t-1} | x_t)) per image, nats. (B,)"""
-        view = (-1, 1)
-        abar, abar_prev = self.alphas_cumprod[t], self.alphas_cumprod[t - 1]
-        beta = self.betas[t]
-        a, ap, bt = (v.reshape(view).to(x0) for v in (abar, abar_prev, beta))
-        xt = a.sqrt() * x0 + (1 - a).sqrt() * eps.double()
-        # q's mean and variance (Ho et al. eq. 6-7); p has the same variance beta~_t.
-        mu_q = (ap.sqrt() * bt / (1 - a)) * x0 + ((1 - bt).sqrt() * (1 - ap) / (1 - a)) * xt
-        var = bt * (1 - ap) / (1 - a)
-        mu_p = self._posterior_mean(xt, t, condition)
-        return (0.5 * (mu_q - mu_p) ** 2 / var).flatten(1).sum(1)
 
 
 def _discretised_gaussian_log_likelihood(x0: Tensor, mean: Tensor, std: float) -> Tensor:

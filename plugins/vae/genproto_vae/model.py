@@ -267,14 +267,30 @@ class VAE(Model):
     def sample_batch(
         self, streams: KeyedStreams, condition: torch.Tensor | None, **options: Any
     ) -> torch.Tensor:
-        output, temperature = options["output"], options["temperature"]
         # 1. z ~ N(0, t^2 I) from each sample's stream
-        z = temperature * streams.normal(self.latent).to(self.device)  # (B, d)
-        # 2. the one network evaluation: the decoder's per-dimension parameters
-        params: torch.Tensor = self.decoder(z, self._onehot(condition))  # (B, D, P)
+        z = options["temperature"] * streams.normal(self.latent).to(self.device)  # (B, d)
+        # 2. one decoder pass, and the events it describes
+        return self.decode_batch(z, condition, streams, output=options["output"])
+
+    # -- the primitives a hybrid reuses (no validation: the caller's inputs are validated) ---
+
+    def posterior(
+        self, x: torch.Tensor, labels: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z | x, c): mean and scale, (B, d) each, for a batch of events and labels."""
+        mean, scale = self.encoder(self._features(x), self._onehot(labels))
+        return mean, scale
+
+    def decode_batch(
+        self, z: torch.Tensor, labels: torch.Tensor | None, streams: KeyedStreams,
+        *, output: str = "sample",
+    ) -> torch.Tensor:
+        """Events (B, *event) from latents z (B, d): ONE decoder evaluation, then each pixel's
+        level drawn from the keyed streams (``output="sample"``) or its mode (``"mode"``)."""
+        params: torch.Tensor = self.decoder(z, self._onehot(labels))  # (B, D, P)
         shape = (z.shape[0], *self.capabilities.event.shape)
         if self.digits:
-            # 3. a level per pixel: Gumbel-max draw from the keyed streams, or the argmax
+            # a level per pixel: Gumbel-max draw from the keyed streams, or the argmax
             logits = self._level_logits(params)  # (B, 64, 17)
             levels = streams.categorical(logits) if output == "sample" else logits.argmax(-1)
             return levels.reshape(shape)  # (B, 8, 8)
@@ -282,6 +298,12 @@ class VAE(Model):
         if output == "mode":
             return mean
         return mean + log_scale.clamp(-7.0, 5.0).exp() * streams.normal(2).to(self.device)
+
+    def log_px(
+        self, x: torch.Tensor, z: torch.Tensor, labels: torch.Tensor | None
+    ) -> torch.Tensor:
+        """log p(x | z, c) in nats, (B,), for events x (B, *event) and latents z (B, d)."""
+        return self._log_px(x.reshape(x.shape[0], -1), self.decoder(z, self._onehot(labels)))
 
     def log_likelihood_batch(
         self, x: torch.Tensor, condition: torch.Tensor | None, streams: KeyedStreams,
