@@ -168,6 +168,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--only", choices=("overhead", "sweep", "memory"),
+                        help="run one of the three parts")
     args = parser.parse_args()
     n = 8192 if args.quick else 65536
     repeats = 3 if args.quick else 5
@@ -179,18 +181,21 @@ def main() -> None:
     }
     print(f"machine: {machine}")
     results: dict[str, object] = {"machine": machine, "n": n}
-    results["overhead"] = overhead(n, repeats)
-    print("overhead:", json.dumps(results["overhead"], indent=1))
-    peak, rows = batch_sweep(args.quick)
-    results["matmul_gflops"] = peak / 1e9
-    results["sweep"] = rows
-    print(f"fp32 matmul 2048^3: {peak / 1e9:.1f} GFLOP/s")
-    print("| batch | samples/s | GFLOP/s | of matmul |\n|---:|---:|---:|---:|")
-    for r in rows:
-        print(f"| {r['batch_size']} | {r['samples_per_s']:,.0f} | {r['gflops']:.1f} | "
-              f"{r['fraction_of_matmul']:.2f} |")
-    results["memory"] = memory(args.quick)
-    print("memory:", json.dumps(results["memory"], indent=1))
+    if args.only in (None, "overhead"):
+        results["overhead"] = overhead(n, repeats)
+        print("overhead:", json.dumps(results["overhead"], indent=1))
+    if args.only in (None, "sweep"):
+        peak, rows = batch_sweep(args.quick)
+        results["matmul_gflops"] = peak / 1e9
+        results["sweep"] = rows
+        print(f"fp32 matmul 2048^3: {peak / 1e9:.1f} GFLOP/s")
+        print("| batch | samples/s | GFLOP/s | of matmul |\n|---:|---:|---:|---:|")
+        for r in rows:
+            print(f"| {r['batch_size']} | {r['samples_per_s']:,.0f} | {r['gflops']:.1f} | "
+                  f"{r['fraction_of_matmul']:.2f} |")
+    if args.only in (None, "memory"):
+        results["memory"] = memory(args.quick)
+        print("memory:", json.dumps(results["memory"], indent=1))
     print(f"own peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

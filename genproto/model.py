@@ -311,7 +311,7 @@ class Model(abc.ABC):
             tensor = value.detach().to("cpu").contiguous()
             digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
             if tensor.numel():
-                digest.update(memoryview(tensor.reshape(-1).view(torch.uint8).numpy()))
+                digest.update(tensor.reshape(-1).view(torch.uint8).numpy().data)
         self._weights_hash = (key, digest.hexdigest())
         return self._weights_hash[1]
 

@@ -275,6 +275,23 @@ def test_hybrids_are_judged_by_their_own_claims_only() -> None:
     assert _claim(claims, "latent_diffusion.likelihood").status is Status.HOLDS
 
 
+def test_a_flow_is_exact_on_continuous_events_and_a_bound_on_discrete_ones() -> None:
+    def flow(event: str, likelihood: str) -> ModelReport:
+        return _synthetic(paradigms=("flow",), event=event, likelihood=likelihood,
+                          declared_growth="single_pass", declared_evaluations=1,
+                          counted_evaluations=1.0)
+
+    digits = "8x8 discrete, levels 0..16"
+    assert _claim(judge([flow(digits, "bound")]), "flow.likelihood").status is Status.HOLDS
+    assert _claim(judge([flow(digits, "exact")]),
+                  "flow.likelihood").status is Status.DOES_NOT_HOLD
+    plane = "2 continuous"
+    assert _claim(judge([flow(plane, "exact")]), "flow.likelihood").status is Status.HOLDS
+    claim = _claim(judge([flow(plane, "bound")]), "flow.likelihood")
+    assert claim.status is Status.DOES_NOT_HOLD
+    assert "continuous events: exact" in claim.evidence
+
+
 def test_a_hybrid_without_its_decoder_pass_does_not_keep_k_plus_one() -> None:
     points = tuple(SweepPoint(k, k + 1, float(k), 1.0, 5.0) for k in (5, 10))  # decoder missed
     hybrid = _synthetic(paradigms=("latent_variable", "diffusion"), sweep=points)

@@ -27,3 +27,15 @@ def test_ruff_is_clean() -> None:
     proc = subprocess.run([ruff, "check", "genproto", "tests", "benchmarks", "plugins"], cwd=ROOT,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_mypy_strict_is_clean_on_every_plugin() -> None:
+    """The plugins are checked together: a hybrid imports the parts it is built on."""
+    pytest.importorskip("mypy")
+    packages = sorted(str(p.parent.relative_to(ROOT))
+                      for p in ROOT.glob("plugins/*/genproto_*/__init__.py"))
+    assert len(packages) >= 6  # ar, diffusion, flow, gan, latent_diffusion, vae
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--strict", *packages], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

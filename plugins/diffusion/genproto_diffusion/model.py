@@ -16,7 +16,12 @@ The maths, and where it comes from:
 * Score: ``grad_x log q(x_t) ~ -eps_theta(x_t, t) / sigma_t`` with ``sigma_t = sqrt(1 - abar_t)``
   (Song et al. 2021, "Score-Based Generative Modeling through SDEs", and Ho et al. eq. 11).
 * Likelihood on the digits: the variational bound ``L_T + sum_{t>1} L_{t-1} + L_0`` with a
-  discretised Gaussian decoder over the 17 levels (Ho et al. section 3.3, eq. 5 and 13).
+  discretised Gaussian decoder over the 17 levels (Ho et al. section 3.3, eq. 5 and 13). The
+  reverse variances are not the sampler's fixed ``beta~_t`` but the best isotropic ones for the
+  trained network, ``beta~_t + E||mu_q - mu_theta||^2 / D`` (Bao, Li, Zhu & Zhang 2022,
+  "Analytic-DPM", theorem 1), the expectation estimated once on the training data; any
+  variance fixed before seeing the evaluated data keeps the bound a bound. The reverse mean is
+  the sampler's: q's posterior mean at the predicted x_0, clipped.
 * Likelihood on toy 2-D data: the probability-flow ODE (Song et al. 2021, SDE paper, section
   4.3 and appendix D.2) written in DDIM's variables ``xbar = x / sqrt(abar)``,
   ``sigmabar = sqrt((1 - abar) / abar)``, where it reads ``d xbar / d sigmabar = eps_theta``
@@ -144,9 +149,14 @@ class Denoiser(nn.Module):
     images at the same quality bar (measured: docs/plugins/diffusion.md).
     """
 
-    def __init__(self, dim: int, hidden: int, blocks: int, classes: int | None) -> None:
+    def __init__(self, dim: int, hidden: int, blocks: int, classes: int | None,
+                 timesteps: int = 1000) -> None:
         super().__init__()
         self.hidden = hidden
+        # E||mu_q - mu_theta||^2 / D per timestep t = 0..T, fitted on the training data after
+        # training (Diffusion.fit_reverse_variances); zeros = the fixed variances.
+        self.reverse_mse: Tensor
+        self.register_buffer("reverse_mse", torch.zeros(timesteps + 1, dtype=torch.float64))
         self.time = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
         self.label = None if classes is None else nn.Embedding(classes + 1, hidden)
         self.inp = nn.Linear(dim, hidden)
@@ -292,6 +302,7 @@ class Diffusion(Model):
             condition, w = None, 1.0
         taus = self.timestep_sequence(steps)
         abar = self.alphas_cumprod
+        ancestral = eta == 1.0 and steps == self.timesteps
         dev = self.device
         # 1. x_T ~ N(0, I), one draw per sample.
         x = streams.normal(*self.shape).to(dev)  # (B, *shape)
@@ -306,10 +317,18 @@ class Diffusion(Model):
             if self.clip:
                 x0 = x0.clamp(-self.clip, self.clip)
                 eps = (x - math.sqrt(a_t) * x0) / math.sqrt(1 - a_t)
-            # 3. sigma_tau (DDIM eq. 16): eta = 1 gives DDPM's posterior variance beta~_t.
-            sigma = eta * math.sqrt((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev))
-            # 4. x_{t_prev} = sqrt(abar_prev) x0 + sqrt(1 - abar_prev - sigma^2) eps + sigma z.
-            x = math.sqrt(a_prev) * x0 + math.sqrt(max(1 - a_prev - sigma**2, 0.0)) * eps
+            if ancestral and t > 1:
+                # 3'. All T steps, eta = 1: the very reverse process the bound is about, q's
+                # posterior mean at x0 and the fitted variance (reverse_variance).
+                tt = torch.tensor([t])
+                mean = self._q_posterior(x0.double(), x.double(), tt)[0]
+                sigma = float(self.reverse_variance(tt)) ** 0.5
+                x = mean.to(x.dtype)
+            else:
+                # 3. sigma_tau (DDIM eq. 16): eta = 1 gives DDPM's posterior variance beta~_t.
+                sigma = eta * math.sqrt((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev))
+                # 4. x_{t_prev} = sqrt(abar_prev) x0 + sqrt(1 - abar_prev - sigma^2) eps + sigma z.
+                x = math.sqrt(a_prev) * x0 + math.sqrt(max(1 - a_prev - sigma**2, 0.0)) * eps
             if sigma > 0:
                 x = x + sigma * noise.normal(*self.shape).to(dev)
         return self.decode(x)
@@ -322,12 +341,13 @@ class Diffusion(Model):
 
         ``x0`` is a float64 batch in diffusion space, ``(B, *shape)``. ``L_T = KL(q(x_T|x_0)
         || N(0, I))`` in closed form; ``L_{t-1} = KL(q(x_{t-1}|x_t, x_0) || p(x_{t-1}|x_t))``
-        with ``p``'s variance the posterior variance ``beta~_t`` (the DDPM sampler's) and
-        ``x_t ~ q(x_t|x_0)`` drawn from the streams; the sum over t = 2..T is estimated without
+        with ``p``'s variance :meth:`reverse_variance` and ``x_t ~ q(x_t|x_0)`` drawn from the
+        streams; the sum over t = 2..T is estimated without
         bias by a stratified draw of ``k`` terms (one t per stratum, weighted by the stratum's
         size; ``k = T-1`` evaluates every term). The caller adds its own ``L_0 = -log
-        p(x_0|x_1)``, a Gaussian of mean ``mu_theta(x_1, 1)`` and variance ``beta_1`` (integrated
-        over a level's bin for discrete data, a density for continuous data).
+        p(x_0|x_1)``, a Gaussian of mean ``mu_theta(x_1, 1)`` and variance
+        ``reverse_variance(1)`` (integrated over a level's bin for discrete data, a density for
+        continuous data).
         """
         T, b = self.timesteps, x0.shape[0]
         abar = self.alphas_cumprod
@@ -349,26 +369,87 @@ class Diffusion(Model):
         x1 = float(abar[1]) ** 0.5 * x0 + float(1 - abar[1]) ** 0.5 * eps1
         return total, self._posterior_mean(x1, t1, condition)
 
+    def _q_posterior(self, x0: Tensor, xt: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and variance of ``q(x_{t-1} | x_t, x_0)`` (Ho et al. eq. 6-7), float64."""
+        view = (-1, *([1] * (x0.dim() - 1)))
+        abar, abar_prev, beta = self.alphas_cumprod[t], self.alphas_cumprod[t - 1], self.betas[t]
+        a, ap, bt = (v.reshape(view).to(x0) for v in (abar, abar_prev, beta))
+        mean = (ap.sqrt() * bt / (1 - a)) * x0 + ((1 - bt).sqrt() * (1 - ap) / (1 - a)) * xt
+        return mean, bt * (1 - ap) / (1 - a)
+
     def _posterior_mean(self, xt: Tensor, t: Tensor, condition: Tensor | None) -> Tensor:
-        """mu_theta(x_t, t) = (x_t - beta_t / sigma_t eps_theta) / sqrt(alpha_t) (eq. 11)."""
+        """mu_theta(x_t, t): q's posterior mean at the predicted, clipped ``x_0`` (the DDPM
+        sampler's parameterisation; unclipped it is Ho et al. eq. 11). Clipping keeps the
+        last steps, where ``alpha_t`` -> 0 amplifies the noise prediction's error, bounded."""
         view = (-1, *([1] * (xt.dim() - 1)))
-        beta = self.betas[t].reshape(view).to(xt)
-        sigma = self.sqrt_one_minus_alphas_cumprod[t].reshape(view).to(xt)
+        a = self.alphas_cumprod[t].reshape(view).to(xt)
         eps = self.eps(xt.float(), t.float().to(self.device), condition).double()
-        return (xt - beta / sigma * eps) / (1 - beta).sqrt()
+        x0 = (xt - (1 - a).sqrt() * eps) / a.sqrt()
+        if self.clip:
+            x0 = x0.clamp(-self.clip, self.clip)
+        return self._q_posterior(x0, xt, t)[0]
+
+    def reverse_variance(self, t: Tensor) -> Tensor:
+        """The variance of ``p(x_{t-1} | x_t)`` the bound uses, float64, for timesteps t >= 1.
+
+        ``beta~_t + m_t`` with ``m_t = E||mu_q - mu_theta||^2 / D`` fitted on the training data:
+        the isotropic variance that minimises the expected KL term (Bao et al. 2022,
+        "Analytic-DPM", theorem 1); at t = 1 ``beta~_1 = 0`` and the decoder's variance is
+        ``m_1`` alone. Unfitted (``m_t = 0``) these are the sampler's ``beta~_t``, and ``beta_1``.
+        """
+        abar, abar_prev, beta = self.alphas_cumprod[t], self.alphas_cumprod[t - 1], self.betas[t]
+        mse = self.net.reverse_mse.detach().to("cpu", torch.float64)[t]
+        unfitted_first = (t == 1) & (mse <= 0)
+        floor = torch.where(unfitted_first, beta, beta * (1 - abar_prev) / (1 - abar))
+        out: Tensor = floor + mse
+        return out
 
     def _kl_term(self, x0: Tensor, t: Tensor, eps: Tensor, condition: Tensor | None) -> Tensor:
         """L_{t-1} = KL(q(x_{t-1} | x_t, x_0) || p_theta(x_{t-1} | x_t)) per row, nats. (B,)"""
         view = (-1, *([1] * (x0.dim() - 1)))
-        abar, abar_prev = self.alphas_cumprod[t], self.alphas_cumprod[t - 1]
-        beta = self.betas[t]
-        a, ap, bt = (v.reshape(view).to(x0) for v in (abar, abar_prev, beta))
+        a = self.alphas_cumprod[t].reshape(view).to(x0)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * eps.double()
-        # q's mean and variance (Ho et al. eq. 6-7); p has the same variance beta~_t.
-        mu_q = (ap.sqrt() * bt / (1 - a)) * x0 + ((1 - bt).sqrt() * (1 - ap) / (1 - a)) * xt
-        var = bt * (1 - ap) / (1 - a)
+        mu_q, var_q = self._q_posterior(x0, xt, t)
+        var_p = self.reverse_variance(t).reshape(view).to(x0)
         mu_p = self._posterior_mean(xt, t, condition)
-        return (0.5 * (mu_q - mu_p) ** 2 / var).flatten(1).sum(1)
+        ratio = (var_q / var_p).flatten()  # (B,) the same in every dimension
+        spread = 0.5 * x0[0].numel() * (ratio - 1 - ratio.log())  # 0 when var_p = var_q
+        return spread + (0.5 * (mu_q - mu_p) ** 2 / var_p).flatten(1).sum(1)
+
+    @torch.no_grad()
+    def fit_reverse_variances(self, x0: Tensor, labels: Tensor | None, *, rows: int = 512,
+                              seed: int = 0) -> Tensor:
+        """Estimate ``m_t = E||mu_q - mu_theta(x_t, t, c)||^2 / D`` for t = 1..T and store it.
+
+        ``x0`` is training data in diffusion space ``(N, *shape)``; every t sees ``rows``
+        examples (cycling through the data, a fresh slice per t) with noise from keyed
+        streams, so the fit is deterministic. Bao et al. 2022 (Analytic-DPM) estimate the
+        same moment by Monte Carlo on training data. Returns the fitted ``(T+1,)`` table.
+        """
+        was_training = self.net.training
+        self.net.eval()
+        n = x0.shape[0]
+        mse = torch.zeros(self.timesteps + 1, dtype=torch.float64)
+        for step in range(1, self.timesteps + 1):
+            first = (step - 1) * rows
+            idx = torch.arange(first, first + rows) % n
+            streams = KeyedStreams.for_range(seed, first, first + rows).fork("variance")
+            eps = streams.normal(*self.shape).to(self.device).double()  # (rows, *shape)
+            x = x0[idx].to(self.device).double()
+            t = torch.full((rows,), step, dtype=torch.int64)
+            a = float(self.alphas_cumprod[step])
+            xt = a**0.5 * x + (1 - a) ** 0.5 * eps
+            y = None if labels is None else labels[idx].to(self.device)
+            mu_q = self._q_posterior(x, xt, t)[0]
+            mse[step] = float(((self._posterior_mean(xt, t, y) - mu_q) ** 2).mean())
+        self.net.reverse_mse.copy_(mse.to(self.net.reverse_mse.device))
+        self.net.train(was_training)
+        return mse
+
+    def on_training_end(self) -> None:
+        """After the last step: fit the bound's reverse variances on the training data."""
+        data = self.training_data()
+        self.fit_reverse_variances(self.encode(data.x), data.y)
 
     # -- training (genproto.training.Trainable) ----------------------------------------------
 
@@ -415,6 +496,8 @@ class Diffusion(Model):
         self._optimizer.zero_grad(set_to_none=True)
         torch.autograd.backward(loss)
         self._optimizer.step()
+        if self._settings is not None and batch.step + 1 == self._settings.steps:
+            self.on_training_end()
         return {"loss": float(loss.detach())}
 
     def training_report(self) -> Mapping[str, float]:
@@ -465,13 +548,15 @@ class DigitsDiffusion(Diffusion):
         """A lower bound on log P(x | c) in nats: ``-(L_T + sum_{t=2}^T L_{t-1} + L_0)``.
 
         The first two terms are :meth:`Diffusion.bound_terms` (``timesteps`` stratified terms);
-        ``L_0 = -log p(x_0|x_1)`` is a Gaussian of variance ``beta_1`` integrated over each
+        ``L_0 = -log p(x_0|x_1)`` is a Gaussian of variance ``reverse_variance(1)`` integrated
+        over each
         level's bin of width 2/16 (the end bins reach to infinity): Ho et al. section 3.3.
         """
         x0 = self.encode(x).double()  # (B, 64)
         total, mean = self.bound_terms(x0, condition, streams, int(options["timesteps"]))
         # L_0: the discretised Gaussian decoder at t = 1.
-        total = total - _discretised_gaussian_log_likelihood(x0, mean, float(self.betas[1]) ** 0.5)
+        std = float(self.reverse_variance(torch.ones(1, dtype=torch.int64))) ** 0.5
+        total = total - _discretised_gaussian_log_likelihood(x0, mean, std)
         nats: Tensor = (-total).float()
         return nats
 

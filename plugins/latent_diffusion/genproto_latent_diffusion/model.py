@@ -1,0 +1,265 @@
+"""Latent diffusion: a diffusion prior on the latent space of the VAE plugin's autoencoder.
+
+Rombach, Blattmann, Lorenz, Esser & Ommer 2022, "High-Resolution Image Synthesis with Latent
+Diffusion Models" (CVPR) -- a frozen, KL-regularised autoencoder, then a diffusion model on its
+latents; Vahdat, Kreis & Kautz 2021, "Score-based Generative Modeling in Latent Space" (NeurIPS)
+-- the likelihood bound of such a hybrid. Nothing here re-implements either part:
+
+* the **autoencoder** is the ``vae`` model, obtained through genproto's registry; its encoder
+  ``q(z | x, c)``, decoder ``P(x | z, c)`` and their primitives (``posterior``,
+  ``decode_batch``, ``log_px``) are the VAE plugin's, and stay frozen;
+* the **prior** ``p(z | c)`` is genproto_diffusion's ``Diffusion`` (cosine schedule, DDPM
+  objective, DDIM/DDPM samplers, classifier-free guidance, the variational bound's terms) on
+  the d = 16 latent vectors; only its last bound term, for continuous z, is written here.
+
+The hybrid's capabilities are composed by ``genproto.hybrid.latent_hybrid`` from what the two
+parts declare: paradigms (latent_variable, diffusion); cost K + 1 evaluations (K denoiser
+calls, then one decoder call; both networks are counted by the sampler); likelihood a bound.
+
+Training (autoencoder frozen): ``z = mu + sigma * eps``, a fresh draw from ``q(z | x, c)`` at
+every step, and the diffusion loss ``||eps' - eps_theta(z_t, t, c)||^2`` on it.
+
+Sampling: ``z_T ~ N(0, I)``, K DDIM steps to ``z_0`` (guided), then one decoder pass.
+
+Likelihood, a lower bound on ``log P(x | c)`` in nats (derivation in docs/plugins/
+latent_diffusion.md)::
+
+    log P(x|c) >= E_q[log P(x|z,c)] + E_q[log p(z|c)] + H[q(z|x,c)]          (Jensen)
+               >= E_q[log P(x|z,c) - L_vb(z, c)] + H[q(z|x,c)]
+
+where ``-L_vb(z, c) = -(L_T + sum_{t>=2} L_{t-1} + L_0) <= log p(z|c)`` is the diffusion's
+variational bound on the latent density (Ho et al. 2020, eq. 5; here ``L_0 = -log N(z;
+mu_theta(z_1, 1), sigma_1^2 I)``, a density; the reverse variances are the diffusion plugin's
+fitted ones, Bao et al. 2022), the entropy of the Gaussian posterior is exact and
+the expectation is estimated from ``draws`` draws of ``z``. Every random number comes from
+genproto's keyed streams.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import attrs
+import torch
+from torch import Tensor, nn
+
+from genproto.data import load_digits
+from genproto.data.dataset import Dataset
+from genproto.hybrid import latent_hybrid
+from genproto.model import Model
+from genproto.options import Option
+from genproto.protocol import (
+    Capabilities,
+    ConditionSpec,
+    EventSpace,
+    Likelihood,
+    Paradigm,
+    SampleCost,
+)
+from genproto.streams import KeyedStreams
+from genproto.training import Batch, TrainSettings, seeded_init
+from genproto_diffusion.model import CLASSES, DEFAULT_STEPS, OBJECTIVE, Denoiser, Diffusion
+from genproto_vae.model import VAE
+from genproto_vae.model import capabilities as vae_capabilities
+
+__all__ = [
+    "DEFAULTS",
+    "LatentDiffusion",
+    "LatentPrior",
+    "capabilities",
+    "prior_capabilities",
+]
+
+#: The configuration of the shipped weights (``weights/digits``).
+DEFAULTS: dict[str, int] = {"hidden": 256, "blocks": 3, "seed": 0}
+LATENT = 16  # the shipped VAE's latent dimension d
+DEFAULT_GUIDANCE = 1.0  # the decoder is class-conditional too; see docs for the guidance sweep
+PRIOR_OPTIONS = ("steps", "sampler", "guidance", "eta")
+
+
+def prior_capabilities(latent: int = LATENT) -> Capabilities:
+    """What the diffusion prior declares on its own: a model of the latent vectors z."""
+    return Capabilities(
+        paradigms=(Paradigm.DIFFUSION,),
+        likelihood=Likelihood.BOUND,
+        cost=SampleCost.per_step(DEFAULT_STEPS),
+        event=EventSpace.continuous((latent,)),
+        condition=ConditionSpec(CLASSES, "digit class"),
+        objective=OBJECTIVE + " on z ~ q(z|x,c), label dropout for classifier-free guidance",
+        sampling=f"DDIM with K={DEFAULT_STEPS} steps by default, or ancestral DDPM",
+    )
+
+
+def capabilities(autoencoder: Capabilities | None = None, latent: int = LATENT) -> Capabilities:
+    """The hybrid's capabilities, composed from its parts by genproto (never hand-written)."""
+    return latent_hybrid(
+        autoencoder=autoencoder or vae_capabilities("digits"),
+        prior=prior_capabilities(latent),
+        latent=EventSpace.continuous((latent,)),
+    )
+
+
+def _gauss_log_density(z: Tensor, mean: Tensor, std: float) -> Tensor:
+    """log N(z; mean, std^2 I) summed over the last dimension. (B,)"""
+    return (-0.5 * ((z - mean) / std) ** 2 - math.log(std) - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
+class LatentPrior(Diffusion):
+    """genproto_diffusion's model on latent vectors ``(B, d)``: continuous, class-conditional."""
+
+    # Predicted z_0 is clipped to [-clip, clip] (the diffusion plugin's guard near t = T); the
+    # aggregate posterior has unit scale and the training latents reach |z| ~ 4.4.
+    clip: ClassVar[float] = 6.0
+
+    def __init__(self, latent: int, hidden: int, blocks: int, seed: int) -> None:
+        self.latent = latent
+        with seeded_init(seed):
+            net = Denoiser(latent, hidden, blocks, CLASSES)
+        super().__init__(prior_capabilities(latent), net, seed=seed)
+        self._name = "latent_diffusion.prior"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.latent,)
+
+    def encode(self, x: Tensor) -> Tensor:
+        return x.float().to(self.device)  # latents are already in diffusion space
+
+    def decode(self, x: Tensor) -> Tensor:
+        return x
+
+    def log_density_bound(self, z: Tensor, condition: Tensor | None, streams: KeyedStreams,
+                          k: int) -> Tensor:
+        """``-L_vb(z, c) <= log p(z | c)`` in nats, float64 (B,): the bound's terms from the
+        diffusion plugin plus ``L_0 = -log N(z; mu_theta(z_1, 1), sigma_1^2 I)``."""
+        z0 = z.double()
+        total, mean = self.bound_terms(z0, condition, streams, k)
+        std = float(self.reverse_variance(torch.ones(1, dtype=torch.int64))) ** 0.5
+        return -total + _gauss_log_density(z0, mean, std)
+
+    def on_training_end(self) -> None:
+        """Nothing here: the hybrid fits the variances on latents (it owns the encoder)."""
+
+
+class LatentDiffusion(Model):
+    """The frozen VAE (from the registry) with a diffusion prior on its latents."""
+
+    sample_options: ClassVar[tuple[Option, ...]] = (
+        *(
+            attrs.evolve(o, default=DEFAULT_GUIDANCE) if o.name == "guidance" else o
+            for o in Diffusion.sample_options
+        ),
+        Option("output", str, "sample", "decoder output: each pixel's level drawn from "
+               "P(x|z,c), or its most likely level", choices=("sample", "mode")),
+    )
+    likelihood_options: ClassVar[tuple[Option, ...]] = (
+        Option("timesteps", int, 100, "terms L_{t-1} of the prior's bound evaluated "
+               "(stratified draw; 999 sums them all)", minimum=1, maximum=999),
+        Option("draws", int, 1, "draws z ~ q(z|x,c) the bound is averaged over (each is a "
+               "bound; more draws only lower its variance)", minimum=1, maximum=4096),
+    )
+
+    def __init__(self, vae: VAE, *, hidden: int = 256, blocks: int = 3, seed: int = 0) -> None:
+        self.vae = vae
+        self.latent = vae.latent
+        self.prior = LatentPrior(vae.latent, hidden, blocks, seed)
+        self._settings: TrainSettings | None = None
+        super().__init__(capabilities(vae.capabilities, vae.latent), name="latent_diffusion")
+        self.to(vae.device)
+
+    def networks(self) -> Mapping[str, nn.Module]:
+        # Sampling calls the denoiser K times and the decoder once: both are counted.
+        return {"denoiser": self.prior.net, "vae_encoder": self.vae.encoder,
+                "vae_decoder": self.vae.decoder}
+
+    def to(self, device: torch.device | str) -> LatentDiffusion:
+        super().to(device)
+        self.prior.to(self.device)
+        self.vae.to(self.device)
+        return self
+
+    # -- sampling -------------------------------------------------------------------------
+
+    def _split(self, options: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+        values = self.check_sample_options(options)
+        return {k: values[k] for k in PRIOR_OPTIONS}, str(values["output"])
+
+    def cost(self, **options: Any) -> SampleCost:
+        """The prior's K steps, then the decoder's single pass: K + 1 evaluations."""
+        prior, _ = self._split(options)
+        return self.prior.cost(**prior).then(self.vae.capabilities.cost)
+
+    def bytes_per_sample(self, **options: Any) -> int:
+        return 64 * 1024
+
+    def sample_batch(self, streams: KeyedStreams, condition: Tensor | None,
+                     **options: Any) -> Tensor:
+        prior, output = self._split(options)
+        # 1. z_0 from the diffusion prior: K denoiser evaluations (guided ones batched).
+        z = self.prior.sample_batch(streams.fork("prior"), condition, **prior)  # (B, d)
+        # 2. x from the VAE's decoder: one evaluation.
+        return self.vae.decode_batch(z, condition, streams.fork("decoder"), output=output)
+
+    # -- likelihood -----------------------------------------------------------------------
+
+    def log_likelihood_batch(self, x: Tensor, condition: Tensor | None, streams: KeyedStreams,
+                             **options: Any) -> Tensor:
+        """``E_q[log P(x|z,c) - L_vb(z,c)] + H[q(z|x,c)] <= log P(x|c)`` in nats. (B,)"""
+        k, draws = int(options["timesteps"]), int(options["draws"])
+        # 1. The posterior q(z | x, c) and its entropy, exactly.
+        mean, scale = self.vae.posterior(x, condition)  # (B, d) each
+        entropy = (scale.double().log() + 0.5 * math.log(2 * math.pi * math.e)).sum(-1)  # (B,)
+        total = torch.zeros(x.shape[0], dtype=torch.float64, device=self.device)
+        for s in range(draws):
+            # 2. z ~ q(z | x, c), and the two terms at it: decoder and prior bound.
+            stream = streams.fork(f"posterior-{s}")
+            z = mean + scale * stream.normal(self.latent).to(mean)  # (B, d)
+            log_px = self.vae.log_px(x, z, condition).double()  # (B,)
+            log_pz = self.prior.log_density_bound(z, condition, stream.fork("prior"), k)
+            total = total + log_px + log_pz
+        nats: Tensor = (total / draws + entropy).float()
+        return nats
+
+    # -- training (genproto.training.Trainable): the prior only, autoencoder frozen ---------
+
+    def training_data(self) -> Dataset:
+        return load_digits("train")
+
+    def training_defaults(self) -> TrainSettings:
+        return TrainSettings(steps=20_000, batch_size=256, lr=1e-3, seed=0, save_every=5000,
+                             report_every=5000)
+
+    def setup_training(self, settings: TrainSettings) -> Mapping[str, torch.optim.Optimizer]:
+        self._settings = settings
+        return self.prior.setup_training(settings)
+
+    def train_step(self, batch: Batch) -> Mapping[str, float]:
+        # 1. A fresh posterior draw z ~ q(z | x, c) of each example (no gradient to the VAE).
+        with torch.no_grad():
+            mean, scale = self.vae.posterior(batch.x, batch.y)
+            z = mean + scale * batch.streams.fork("posterior").normal(self.latent).to(mean)
+        # 2. The diffusion plugin's own training step on the latents.
+        losses = self.prior.train_step(Batch(z, batch.y, batch.streams, batch.step))
+        # 3. After the last step: the bound's reverse variances, fitted on training latents.
+        if self._settings is not None and batch.step + 1 == self._settings.steps:
+            self.fit_reverse_variances()
+        return losses
+
+    @torch.no_grad()
+    def fit_reverse_variances(self) -> Tensor:
+        """The prior's bound variances (Bao et al. 2022), fitted on one posterior draw of each
+        training digit's latent (keyed streams: deterministic)."""
+        data = self.training_data()
+        mean, scale = self.vae.posterior(data.x.to(self.device), data.y.to(self.device))
+        streams = KeyedStreams.for_range(0, 0, len(data), device=self.device).fork("variance-z")
+        z = mean + scale * streams.normal(self.latent).to(mean)
+        return self.prior.fit_reverse_variances(z, data.y)
+
+    def training_report(self) -> Mapping[str, float]:
+        from genproto.metrics import conditional_accuracy
+
+        labels = torch.arange(200) % CLASSES
+        samples = self.sample(200, condition=labels, seed=0, steps=20)
+        return {"accuracy@20": conditional_accuracy(samples, labels)}
