@@ -364,7 +364,8 @@ def test_markdown_report_has_the_table_sweep_and_claims(comparison: Comparison) 
     assert "| 64 (declared 64) |" in rows[0]
     assert "## Quality against steps" in md
     assert "**GAN: no likelihood**: holds" in md
-    assert "**Flow: exact likelihood (change of variables)**: not measured (model missing)" in md
+    assert ("**Flow: exact likelihood (change of variables; a bound once discrete data are "
+            "dequantised)**: not measured (model missing)") in md
 
 
 def test_chart_draws_diffusion_as_a_curve_and_the_others_as_points(

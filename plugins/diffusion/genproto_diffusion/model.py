@@ -389,6 +389,13 @@ class Diffusion(Model):
             x0 = x0.clamp(-self.clip, self.clip)
         return self._q_posterior(x0, xt, t)[0]
 
+    def _mse_table(self) -> Tensor:
+        """The denoiser's fitted ``m_t`` buffer, (T+1,) float64."""
+        table = getattr(self.net, "reverse_mse", None)
+        if not isinstance(table, Tensor):
+            raise TypeError(f"the denoiser {type(self.net).__name__} has no 'reverse_mse' buffer")
+        return table
+
     def reverse_variance(self, t: Tensor) -> Tensor:
         """The variance of ``p(x_{t-1} | x_t)`` the bound uses, float64, for timesteps t >= 1.
 
@@ -398,7 +405,7 @@ class Diffusion(Model):
         ``m_1`` alone. Unfitted (``m_t = 0``) these are the sampler's ``beta~_t``, and ``beta_1``.
         """
         abar, abar_prev, beta = self.alphas_cumprod[t], self.alphas_cumprod[t - 1], self.betas[t]
-        mse = self.net.reverse_mse.detach().to("cpu", torch.float64)[t]
+        mse = self._mse_table().detach().to("cpu", torch.float64)[t]
         unfitted_first = (t == 1) & (mse <= 0)
         floor = torch.where(unfitted_first, beta, beta * (1 - abar_prev) / (1 - abar))
         out: Tensor = floor + mse
@@ -442,7 +449,8 @@ class Diffusion(Model):
             y = None if labels is None else labels[idx].to(self.device)
             mu_q = self._q_posterior(x, xt, t)[0]
             mse[step] = float(((self._posterior_mean(xt, t, y) - mu_q) ** 2).mean())
-        self.net.reverse_mse.copy_(mse.to(self.net.reverse_mse.device))
+        table = self._mse_table()
+        table.copy_(mse.to(table.device))
         self.net.train(was_training)
         return mse
 
@@ -452,6 +460,9 @@ class Diffusion(Model):
         self.fit_reverse_variances(self.encode(data.x), data.y)
 
     # -- training (genproto.training.Trainable) ----------------------------------------------
+
+    def training_data(self) -> Dataset:
+        raise NotImplementedError
 
     def training_defaults(self) -> TrainSettings:
         raise NotImplementedError

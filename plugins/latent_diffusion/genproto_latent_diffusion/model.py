@@ -252,6 +252,7 @@ class LatentDiffusion(Model):
         """The prior's bound variances (Bao et al. 2022), fitted on one posterior draw of each
         training digit's latent (keyed streams: deterministic)."""
         data = self.training_data()
+        assert data.y is not None  # the digits come with their classes
         mean, scale = self.vae.posterior(data.x.to(self.device), data.y.to(self.device))
         streams = KeyedStreams.for_range(0, 0, len(data), device=self.device).fork("variance-z")
         z = mean + scale * streams.normal(self.latent).to(mean)
