@@ -201,3 +201,12 @@ def test_save_and_load_round_trip(model: LatentDiffusion, tmp_path: object) -> N
     again = genproto.load(model.save(f"{tmp_path}/ckpt"))
     assert again.weights_sha256() == model.weights_sha256()
     assert torch.equal(again.sample(4, seed=0, steps=5), model.sample(4, seed=0, steps=5))
+
+
+def test_info_describes_the_hybrid_part_by_part() -> None:
+    out = subprocess.run([sys.executable, "-m", "genproto", "info", "latent_diffusion"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "paradigm:         latent_variable + diffusion" in out
+    assert "cost / sample:    51 evaluations (per step, K=50, +1 fixed)" in out
+    assert "autoencoder: latent_variable, likelihood bound, 1 evaluation (single pass)" in out
+    assert "prior: diffusion, likelihood bound, 50 evaluations (per step, K=50)" in out
