@@ -44,7 +44,7 @@ from torch import Tensor, nn
 
 from genproto.data import load_digits, load_toy2d, toy2d
 from genproto.data.dataset import Dataset
-from genproto.errors import OptionError
+from genproto.errors import InputError, InvalidArgumentError, OptionError
 from genproto.model import Model
 from genproto.options import Option
 from genproto.protocol import (
@@ -411,6 +411,10 @@ class Diffusion(Model):
         out: Tensor = floor + mse
         return out
 
+    def decoder_std(self) -> float:
+        """The standard deviation of ``p(x_0 | x_1)``, the bound's last term (``L_0``)."""
+        return math.sqrt(float(self.reverse_variance(torch.ones(1, dtype=torch.int64))))
+
     def _kl_term(self, x0: Tensor, t: Tensor, eps: Tensor, condition: Tensor | None) -> Tensor:
         """L_{t-1} = KL(q(x_{t-1} | x_t, x_0) || p_theta(x_{t-1} | x_t)) per row, nats. (B,)"""
         view = (-1, *([1] * (x0.dim() - 1)))
@@ -433,6 +437,13 @@ class Diffusion(Model):
         streams, so the fit is deterministic. Bao et al. 2022 (Analytic-DPM) estimate the
         same moment by Monte Carlo on training data. Returns the fitted ``(T+1,)`` table.
         """
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+            raise InvalidArgumentError("fit_reverse_variances() rows", value=rows,
+                                       allowed="an int >= 1", fix="Pass rows=512 (the default)")
+        if x0.ndim < 1 or x0.shape[0] == 0 or tuple(x0.shape[1:]) != self.shape:
+            raise InputError("fit_reverse_variances() x0 shape", value=tuple(x0.shape),
+                             allowed=f"(N >= 1, {', '.join(map(str, self.shape))})",
+                             fix="Pass training data in diffusion space (model.encode(x))")
         was_training = self.net.training
         self.net.eval()
         n = x0.shape[0]
@@ -566,8 +577,7 @@ class DigitsDiffusion(Diffusion):
         x0 = self.encode(x).double()  # (B, 64)
         total, mean = self.bound_terms(x0, condition, streams, int(options["timesteps"]))
         # L_0: the discretised Gaussian decoder at t = 1.
-        std = float(self.reverse_variance(torch.ones(1, dtype=torch.int64))) ** 0.5
-        total = total - _discretised_gaussian_log_likelihood(x0, mean, std)
+        total = total - _discretised_gaussian_log_likelihood(x0, mean, self.decoder_std())
         nats: Tensor = (-total).float()
         return nats
 

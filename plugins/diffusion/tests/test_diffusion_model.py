@@ -246,3 +246,17 @@ def test_ancestral_sampling_over_all_steps_uses_the_bounds_fitted_variances() ->
     assert not torch.allclose(fitted.sample(4, seed=0, sampler="ddpm"),
                               fixed.sample(4, seed=0, sampler="ddpm"), atol=1e-4)
     assert torch.equal(fitted.sample(4, seed=0, steps=10), fixed.sample(4, seed=0, steps=10))
+
+
+def test_fit_reverse_variances_rejects_bad_input(model: DigitsDiffusion) -> None:
+    from genproto.errors import InputError, InvalidArgumentError
+
+    before = model.net.reverse_mse.clone()  # type: ignore[operator]
+    data = torch.zeros(4, 64)
+    with pytest.raises(InvalidArgumentError, match="rows"):
+        model.fit_reverse_variances(data, None, rows=0)
+    with pytest.raises(InputError, match="x0 shape"):
+        model.fit_reverse_variances(torch.zeros(4, 8, 8), None)
+    with pytest.raises(InputError, match="x0 shape"):
+        model.fit_reverse_variances(torch.zeros(0, 64), None)
+    assert torch.equal(model.net.reverse_mse, before)  # nothing was fitted

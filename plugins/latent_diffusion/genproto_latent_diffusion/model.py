@@ -136,8 +136,7 @@ class LatentPrior(Diffusion):
         diffusion plugin plus ``L_0 = -log N(z; mu_theta(z_1, 1), sigma_1^2 I)``."""
         z0 = z.double()
         total, mean = self.bound_terms(z0, condition, streams, k)
-        std = float(self.reverse_variance(torch.ones(1, dtype=torch.int64))) ** 0.5
-        return -total + _gauss_log_density(z0, mean, std)
+        return -total + _gauss_log_density(z0, mean, self.decoder_std())
 
     def on_training_end(self) -> None:
         """Nothing here: the hybrid fits the variances on latents (it owns the encoder)."""
@@ -182,13 +181,10 @@ class LatentDiffusion(Model):
 
     # -- sampling -------------------------------------------------------------------------
 
-    def _split(self, options: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
-        values = self.check_sample_options(options)
-        return {k: values[k] for k in PRIOR_OPTIONS}, str(values["output"])
-
     def cost(self, **options: Any) -> SampleCost:
         """The prior's K steps, then the decoder's single pass: K + 1 evaluations."""
-        prior, _ = self._split(options)
+        values = self.check_sample_options(options)
+        prior = {k: values[k] for k in PRIOR_OPTIONS}
         return self.prior.cost(**prior).then(self.vae.capabilities.cost)
 
     def bytes_per_sample(self, **options: Any) -> int:
@@ -196,11 +192,13 @@ class LatentDiffusion(Model):
 
     def sample_batch(self, streams: KeyedStreams, condition: Tensor | None,
                      **options: Any) -> Tensor:
-        prior, output = self._split(options)
+        # The sampler hands over the validated options, defaults filled in.
+        prior = {k: options[k] for k in PRIOR_OPTIONS}
         # 1. z_0 from the diffusion prior: K denoiser evaluations (guided ones batched).
         z = self.prior.sample_batch(streams.fork("prior"), condition, **prior)  # (B, d)
         # 2. x from the VAE's decoder: one evaluation.
-        return self.vae.decode_batch(z, condition, streams.fork("decoder"), output=output)
+        return self.vae.decode_batch(z, condition, streams.fork("decoder"),
+                                     output=options["output"])
 
     # -- likelihood -----------------------------------------------------------------------
 

@@ -287,7 +287,14 @@ class VAE(Model):
     ) -> torch.Tensor:
         """Events (B, *event) from latents z (B, d): ONE decoder evaluation, then each pixel's
         level drawn from the keyed streams (``output="sample"``) or its mode (``"mode"``)."""
-        params: torch.Tensor = self.decoder(z, self._onehot(labels))  # (B, D, P)
+        return self._events(z, self._onehot(labels), streams, output)
+
+    def _events(
+        self, z: torch.Tensor, onehot: torch.Tensor | None, streams: KeyedStreams, output: str
+    ) -> torch.Tensor:
+        """The decoder pass and the draw behind ``decode_batch`` and ``decode``; ``onehot`` may
+        blend two classes (``interpolate``)."""
+        params: torch.Tensor = self.decoder(z, onehot)  # (B, D, P)
         shape = (z.shape[0], *self.capabilities.event.shape)
         if self.digits:
             # a level per pixel: Gumbel-max draw from the keyed streams, or the argmax
@@ -356,15 +363,7 @@ class VAE(Model):
                              allowed=f"(N, {self.latent})")
         streams = KeyedStreams.for_range(seed, 0, z.shape[0], device=self.device)
         with torch.inference_mode():
-            params: torch.Tensor = self.decoder(z.to(self.device, torch.float32), onehot)
-            if self.digits:
-                logits = self._level_logits(params)  # (N, 64, 17)
-                out = streams.categorical(logits) if mode == "sample" else logits.argmax(-1)
-                return out.reshape(-1, *self.capabilities.event.shape)
-            mean, log_scale = params.unbind(-1)
-            if mode == "mode":
-                return mean
-            return mean + log_scale.clamp(-7.0, 5.0).exp() * streams.normal(2).to(self.device)
+            return self._events(z.to(self.device, torch.float32), onehot, streams, mode)
 
     def interpolate(
         self, x0: torch.Tensor, x1: torch.Tensor, steps: int = 8,
