@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from genproto import registry
-    from genproto.model import Model, load
+    from genproto.loading import load
+    from genproto.model import Model
     from genproto.protocol import (
         PROTOCOL_VERSION,
         Capabilities,
@@ -51,7 +52,7 @@ __all__ = [
 _LAZY = {
     "registry": "genproto.registry",
     "Model": "genproto.model",
-    "load": "genproto.model",
+    "load": "genproto.loading",
     "PROTOCOL_VERSION": "genproto.protocol",
     "Capabilities": "genproto.protocol",
     "ConditionSpec": "genproto.protocol",

@@ -1,4 +1,4 @@
-"""``Model``: the base a plugin's torch model derives from, and ``genproto.load``.
+"""``Model``: the base a plugin's torch model derives from.
 
 A plugin writes the paradigm's maths in two methods and declares its networks:
 
@@ -9,41 +9,34 @@ A plugin writes the paradigm's maths in two methods and declares its networks:
 * :meth:`Model.networks` — the ``nn.Module`` s whose forward calls are the
   "network evaluations" a :class:`SampleCost` counts.
 
-The base validates every public call, composes the class marginal for
-conditional models (a uniform class prior), persists weights through
-:mod:`genproto.checkpoint`, and reports provenance. It is deliberately small:
-it holds no paradigm logic.
+The base hands every public call to the shared engine (:mod:`genproto.sampling`:
+validation, batching, keyed streams, the class marginal with a uniform prior,
+counting, provenance), persists weights through :mod:`genproto.checkpoint`, and
+validates options against the declared :class:`~genproto.options.Option` s. It is
+deliberately small: it holds no paradigm logic. ``genproto.load`` lives in
+:mod:`genproto.loading`, above the registry.
 """
 
 from __future__ import annotations
 
 import abc
 import hashlib
-import math
 from collections.abc import Iterator, Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
-import attrs
 import torch
 
+from genproto import sampling
+from genproto.checkpoint import PluginInfo, read_checkpoint, save_checkpoint
 from genproto.errors import CheckpointError, LikelihoodUnavailable
 from genproto.options import Option, validate_options
-from genproto.protocol import Capabilities, Condition, Likelihood, SampleCost
+from genproto.protocol import Capabilities, Condition, Origin, SampleCost
 from genproto.streams import KeyedStreams
-from genproto.validation import check_batch_size, check_condition, check_device, check_x
+from genproto.validation import check_device
 
-__all__ = ["Model", "Origin", "load"]
-
-
-@attrs.frozen
-class Origin:
-    """Where a model came from: its registry name, factory options and plugin."""
-
-    name: str
-    options: Mapping[str, Any]
-    distribution: str | None
-    version: str | None
+__all__ = ["Model", "Origin"]
 
 
 class Model(abc.ABC):
@@ -127,7 +120,19 @@ class Model(abc.ABC):
     # -- validation ------------------------------------------------------------------------
 
     def check_sample_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Every sample option's value, defaults filled in; a typed error for a bad one.
+
+        The sampler calls this once per run and passes the result to every
+        :meth:`sample_batch` call. Override it (calling ``super()``) for rules that
+        tie options together, so they too are checked once, before any sampling.
+        """
         return validate_options(options, self.sample_options, where=f"{self.name!r} sample")
+
+    def check_likelihood_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Like :meth:`check_sample_options`, for :meth:`log_likelihood_batch`'s options."""
+        return validate_options(
+            options, self.likelihood_options, where=f"{self.name!r} likelihood"
+        )
 
     # -- device ----------------------------------------------------------------------------
 
@@ -155,17 +160,13 @@ class Model(abc.ABC):
         **options: Any,
     ) -> torch.Tensor:
         """``n`` samples ``(n, *event.shape)``; sample ``i`` depends only on ``(seed, i)``."""
-        from genproto import sampling
-
         return sampling.run(
             self, n, condition=condition, seed=seed, batch_size=batch_size, **options
         ).samples
 
-    def sample_run(self, n: int, **kwargs: Any) -> Any:
+    def sample_run(self, n: int, **kwargs: Any) -> sampling.SampleResult:
         """Like :meth:`sample` but returns a :class:`genproto.sampling.SampleResult`
         (samples, the seed used, counted evaluations per sample, provenance)."""
-        from genproto import sampling
-
         return sampling.run(self, n, **kwargs)
 
     def sample_iter(
@@ -178,8 +179,6 @@ class Model(abc.ABC):
         **options: Any,
     ) -> Iterator[torch.Tensor]:
         """Yield the samples of :meth:`sample` batch by batch (memory stays flat)."""
-        from genproto import sampling
-
         p = sampling.plan(
             self, n, condition=condition, seed=seed, batch_size=batch_size, in_memory=False,
             options=options,
@@ -204,46 +203,12 @@ class Model(abc.ABC):
         keyed streams of ``(seed, row)``, so the result is reproducible and does not
         depend on ``batch_size``. A conditional model given ``condition=None``
         returns the class marginal ``log sum_c p(x|c) p(c)`` with a uniform ``p(c)``
-        (a bound stays a bound: log-sum-exp is monotone).
+        (a bound stays a bound: log-sum-exp is monotone). The loop is
+        :func:`genproto.sampling.log_likelihood`.
         """
-        caps = self.capabilities
-        if caps.likelihood is Likelihood.NONE:
-            raise LikelihoodUnavailable(self.name, [p.value for p in caps.paradigms])
-        values = validate_options(
-            options, self.likelihood_options, where=f"{self.name!r} likelihood"
+        return sampling.log_likelihood(
+            self, x, condition, seed=seed, batch_size=batch_size, **options
         )
-        from genproto.validation import check_seed
-
-        seed = check_seed(seed)
-        size = check_batch_size(batch_size) or 1024
-        data = check_x(x, caps.event, model=self.name, device=self.device)
-        n = data.shape[0]
-        labels = check_condition(condition, n, caps.condition, model=self.name, device=self.device)
-        out = torch.empty(n, dtype=torch.float32, device=self.device)
-        from genproto.sampling import eval_mode
-
-        with eval_mode(self.networks()), torch.inference_mode():
-            for first in range(0, n, size):
-                rows = slice(first, min(n, first + size))
-                streams = KeyedStreams.for_range(seed, rows.start, rows.stop, device=self.device)
-                if caps.condition is None or labels is not None:
-                    cond = None if labels is None else labels[rows]
-                    out[rows] = self.log_likelihood_batch(data[rows], cond, streams, **values)
-                else:
-                    out[rows] = self._marginal(data[rows], streams, caps.condition.num_classes,
-                                               values)
-        return out
-
-    def _marginal(
-        self, x: torch.Tensor, streams: KeyedStreams, classes: int, options: Mapping[str, Any]
-    ) -> torch.Tensor:
-        per_class = []
-        for c in range(classes):
-            labels = torch.full((x.shape[0],), c, dtype=torch.int64, device=x.device)
-            per_class.append(
-                self.log_likelihood_batch(x, labels, streams.fork(f"class{c}"), **options)
-            )
-        return torch.logsumexp(torch.stack(per_class, dim=1), dim=1) - math.log(classes)
 
     # -- persistence -----------------------------------------------------------------------
 
@@ -280,10 +245,6 @@ class Model(abc.ABC):
     def load_packaged_weights(self, package: str, *parts: str) -> None:
         """Load a checkpoint shipped inside ``package`` (e.g. ``"genproto_vae", "weights",
         "digits"``): how a plugin's default configuration gets its trained weights."""
-        from importlib import resources
-
-        from genproto.checkpoint import read_checkpoint
-
         with resources.as_file(resources.files(package).joinpath(*parts)) as folder:
             _, tensors = read_checkpoint(folder)
         self.load_state_tensors(tensors)
@@ -321,8 +282,6 @@ class Model(abc.ABC):
 
     def save(self, directory: str | Path, *, metadata: Mapping[str, str] | None = None) -> Path:
         """Write a checkpoint (safetensors weights + JSON config) atomically."""
-        from genproto.checkpoint import PluginInfo, save_checkpoint
-
         origin = self._origin or Origin(self.name, {}, None, None)
         return save_checkpoint(
             directory,
@@ -334,26 +293,3 @@ class Model(abc.ABC):
             metadata=metadata,
         )
 
-
-def load(directory: str | Path, *, registry: Any = None, device: str | None = None) -> Any:
-    """Rebuild a model saved with ``model.save(directory)``.
-
-    The model is built through the registry under its saved name and options
-    (so its plugin must be installed), then its weights are replaced by the
-    checkpoint's. ``CheckpointError`` if the directory is damaged or foreign.
-    """
-    from genproto import registry as registry_module
-    from genproto.checkpoint import read_checkpoint
-
-    reg = registry if registry is not None else registry_module.default()
-    config, tensors = read_checkpoint(directory)
-    model = reg.get(config.model, **dict(config.options))
-    if not isinstance(model, Model):
-        raise CheckpointError(
-            f"model {config.model!r} is not a genproto.Model and cannot load weights",
-            fix="Load it through its plugin's own API",
-        )
-    if device is not None:
-        model.to(device)
-    model.load_state_tensors(tensors)
-    return model

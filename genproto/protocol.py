@@ -5,7 +5,7 @@ itself; whether the declaration is true is checked elsewhere (the shared
 sampler counts network evaluations, the contract suite in ``genproto.testing``
 tests likelihood kinds and determinism).
 
-The four paradigms and how the protocol sees them:
+The paradigms and how the protocol sees them (the cheatsheet's four, plus flows):
 
 ==================  =====================  ===========================  ==========
 paradigm            likelihood             cost of one sample           growth
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
@@ -43,6 +44,7 @@ __all__ = [
     "EventSpace",
     "GenerativeModel",
     "Likelihood",
+    "Origin",
     "Paradigm",
     "Part",
     "SampleCost",
@@ -443,6 +445,20 @@ class Part:
         caps = self.capabilities
         kinds = " + ".join(p.value for p in caps.paradigms)
         return f"{self.role}: {kinds}, likelihood {caps.likelihood.value}, {caps.cost.describe()}"
+
+
+@attrs.frozen
+class Origin:
+    """Where a model came from: its registry name, factory options and plugin.
+
+    The registry records it on every model it builds; ``save`` writes it into the
+    checkpoint and every sampling run's provenance names the plugin and version.
+    """
+
+    name: str
+    options: Mapping[str, Any]
+    distribution: str | None
+    version: str | None
 
 
 @runtime_checkable

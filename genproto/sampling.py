@@ -17,45 +17,99 @@ here, once, for every paradigm:
 * a provenance record that is enough to replay any single sample;
 * progress bars (tqdm), streaming (:func:`iter_chunks`) and ``.npy`` output that
   keeps memory flat and never leaves a half-written file under the final name.
+
+The likelihood side has the same loop: :func:`evaluate_rows` validates ``x`` and
+its condition, and runs a per-batch function over row ranges with the keyed
+streams of those rows, so every estimator that draws random numbers (IWAE,
+Hutchinson probes) gives the same value for any ``batch_size``;
+:func:`log_likelihood` composes the class marginal on top of it.
+
+The engine knows a model only through :class:`BatchModel` (what
+:class:`genproto.model.Model` provides), so this module imports nothing from
+``genproto.model``: the dependency points one way, model -> sampling.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import attrs
 import numpy as np
 import torch
 
 from genproto._atomic import discard, temp_sibling
-from genproto.errors import InvalidArgumentError, PluginError
-from genproto.protocol import PROTOCOL_VERSION, Condition
+from genproto.errors import InvalidArgumentError, LikelihoodUnavailable, PluginError
+from genproto.protocol import PROTOCOL_VERSION, Capabilities, Condition, Likelihood, Origin
 from genproto.streams import KeyedStreams, fresh_seed
-from genproto.validation import check_batch_size, check_condition, check_n, check_seed
-
-if TYPE_CHECKING:
-    from genproto.model import Model
+from genproto.validation import check_batch_size, check_condition, check_n, check_seed, check_x
 
 __all__ = [
+    "BatchModel",
     "EvaluationCounter",
-    "eval_mode",
     "Provenance",
     "SampleResult",
+    "eval_mode",
+    "evaluate_rows",
     "iter_chunks",
+    "log_likelihood",
     "plan",
     "run",
     "write_npy",
 ]
 
+#: Rows per likelihood batch when the caller gives no ``batch_size``.
+LIKELIHOOD_BATCH = 1024
+
 #: Memory the automatic batch size may give one batch's activations.
 CPU_BUDGET_BYTES = 256 * 2**20
 #: Progress bars appear on a terminal for runs of at least this many samples.
 PROGRESS_MIN_SAMPLES = 4096
+
+
+class BatchModel(Protocol):
+    """What the engine needs of a model: :class:`genproto.model.Model` provides it all.
+
+    ``check_sample_options`` / ``check_likelihood_options`` return every option's value
+    (defaults filled in, cross-option rules applied); the engine calls them once per run
+    and hands the result to every ``sample_batch`` / ``log_likelihood_batch`` call.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    @property
+    def device(self) -> torch.device: ...
+
+    @property
+    def origin(self) -> Origin | None: ...
+
+    def networks(self) -> Mapping[str, torch.nn.Module]: ...
+
+    def sample_batch(
+        self, streams: KeyedStreams, condition: torch.Tensor | None, **options: Any
+    ) -> torch.Tensor: ...
+
+    def log_likelihood_batch(
+        self, x: torch.Tensor, condition: torch.Tensor | None, streams: KeyedStreams,
+        **options: Any,
+    ) -> torch.Tensor: ...
+
+    def check_sample_options(self, options: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    def check_likelihood_options(self, options: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    def bytes_per_sample(self, **options: Any) -> int: ...
+
+    def weights_sha256(self) -> str: ...
 
 
 class EvaluationCounter:
@@ -146,7 +200,9 @@ class Plan:
     progress: bool
 
 
-def _auto_batch_size(model: Model, n: int, options: Mapping[str, Any], device: torch.device) -> int:
+def _auto_batch_size(
+    model: BatchModel, n: int, options: Mapping[str, Any], device: torch.device
+) -> int:
     per_sample = max(1, model.bytes_per_sample(**options))
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
@@ -157,7 +213,7 @@ def _auto_batch_size(model: Model, n: int, options: Mapping[str, Any], device: t
 
 
 def plan(
-    model: Model,
+    model: BatchModel,
     n: int,
     *,
     condition: Condition = None,
@@ -207,7 +263,7 @@ def eval_mode(networks: Mapping[str, torch.nn.Module]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _sampling_mode(model: Model, precision: str) -> Iterator[None]:
+def _sampling_mode(model: BatchModel, precision: str) -> Iterator[None]:
     """Inference mode, networks in eval mode (restored on exit), optional bf16 autocast."""
     autocast: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
     if precision == "bf16":
@@ -222,9 +278,7 @@ def _progress(total: int, enabled: bool, desc: str) -> Any:
     return tqdm(total=total, disable=not enabled, desc=desc, unit="sample", leave=False)
 
 
-def iter_chunks(
-    model: Model, p: Plan, counter: EvaluationCounter | None = None
-) -> Iterator[tuple[int, torch.Tensor]]:
+def iter_chunks(model: BatchModel, p: Plan) -> Iterator[tuple[int, torch.Tensor]]:
     """Yield ``(offset, samples)`` for consecutive batches of the plan.
 
     ``offset`` counts from the plan's first sample (0-based within the run);
@@ -265,7 +319,100 @@ def iter_chunks(
             yield offset, out
 
 
-def _provenance(model: Model, p: Plan, condition: Condition) -> Provenance:
+def evaluate_rows(
+    model: BatchModel,
+    x: Any,
+    condition: Condition,
+    per_batch: Callable[[torch.Tensor, torch.Tensor | None, KeyedStreams], torch.Tensor],
+    *,
+    seed: int = 0,
+    batch_size: int | None = None,
+    trailing: tuple[int, ...] = (),
+) -> torch.Tensor:
+    """Validate ``x`` and its condition, then evaluate them batch by batch.
+
+    ``per_batch(x_rows, labels_rows, streams)`` receives rows ``[a, b)`` of the
+    validated data, their labels (``None`` for an unconditional model *and* for a
+    conditional model given ``condition=None``: the caller composes the marginal)
+    and the keyed streams of rows ``a .. b-1``; it returns ``(b - a, *trailing)``
+    float values. The loop runs in inference mode with the networks in eval mode
+    (restored afterwards), so the result depends on ``seed`` and the row, never on
+    ``batch_size``.
+    """
+    seed = check_seed(seed)
+    size = check_batch_size(batch_size) or LIKELIHOOD_BATCH
+    caps = model.capabilities
+    device = model.device
+    data = check_x(x, caps.event, model=model.name, device=device)
+    n = data.shape[0]
+    labels = check_condition(condition, n, caps.condition, model=model.name, device=device)
+    out = torch.empty((n, *trailing), dtype=torch.float32, device=device)
+    with eval_mode(model.networks()), torch.inference_mode():
+        for first in range(0, n, size):
+            rows = slice(first, min(n, first + size))
+            streams = KeyedStreams.for_range(seed, rows.start, rows.stop, device=device)
+            cond = None if labels is None else labels[rows]
+            out[rows] = per_batch(data[rows], cond, streams)
+    return out
+
+
+def class_marginal(
+    per_class: Callable[[torch.Tensor, KeyedStreams], torch.Tensor],
+    rows: int,
+    classes: int,
+    streams: KeyedStreams,
+    *,
+    device: torch.device,
+) -> torch.Tensor:
+    """``log sum_c p(c) exp(f(c))`` with a uniform class prior ``p(c) = 1 / classes``.
+
+    ``per_class(labels, streams)`` is evaluated once per class with the labels of
+    that class and the streams forked by class name (so an estimator's draws for
+    class ``c`` do not depend on the other classes). A bound stays a bound:
+    log-sum-exp is monotone.
+    """
+    values = [
+        per_class(torch.full((rows,), c, dtype=torch.int64, device=device),
+                  streams.fork(f"class{c}"))
+        for c in range(classes)
+    ]
+    return torch.logsumexp(torch.stack(values, dim=1), dim=1) - math.log(classes)
+
+
+def log_likelihood(
+    model: BatchModel,
+    x: Any,
+    condition: Condition = None,
+    *,
+    seed: int = 0,
+    batch_size: int | None = None,
+    **options: Any,
+) -> torch.Tensor:
+    """Per-sample log-likelihood in nats through ``model.log_likelihood_batch``.
+
+    The options are validated once; a conditional model given ``condition=None``
+    returns the class marginal (:func:`class_marginal`).
+    """
+    caps = model.capabilities
+    if caps.likelihood is Likelihood.NONE:
+        raise LikelihoodUnavailable(model.name, [p.value for p in caps.paradigms])
+    values = model.check_likelihood_options(options)
+    spec = caps.condition
+
+    def per_batch(
+        data: torch.Tensor, labels: torch.Tensor | None, streams: KeyedStreams
+    ) -> torch.Tensor:
+        if spec is None or labels is not None:
+            return model.log_likelihood_batch(data, labels, streams, **values)
+        return class_marginal(
+            lambda c, s: model.log_likelihood_batch(data, c, s, **values),
+            data.shape[0], spec.num_classes, streams, device=data.device,
+        )
+
+    return evaluate_rows(model, x, condition, per_batch, seed=seed, batch_size=batch_size)
+
+
+def _provenance(model: BatchModel, p: Plan, condition: Condition) -> Provenance:
     from genproto import __version__
 
     origin = model.origin
@@ -295,7 +442,7 @@ def _provenance(model: Model, p: Plan, condition: Condition) -> Provenance:
 
 
 def run(
-    model: Model,
+    model: BatchModel,
     n: int,
     *,
     condition: Condition = None,
@@ -315,7 +462,7 @@ def run(
     out = torch.empty((p.n, *event.shape), dtype=event.dtype, device=p.device)
     chunks = 0
     with EvaluationCounter(model.networks()) as counter:
-        for offset, chunk in iter_chunks(model, p, counter):
+        for offset, chunk in iter_chunks(model, p):
             out[offset : offset + chunk.shape[0]] = chunk
             chunks += 1
     evaluations = counter.calls / chunks if chunks else 0.0
@@ -350,7 +497,7 @@ def _any_rank_failed(failed: bool) -> bool:
 
 
 def write_npy(
-    model: Model,
+    model: BatchModel,
     n: int,
     path: str | Path,
     *,
@@ -405,7 +552,7 @@ def write_npy(
     try:
         with open(tmp_name, "r+b") as fh, counter:
             fh.seek(header_bytes + lo * row_bytes)
-            for _, chunk in iter_chunks(model, mine, counter):
+            for _, chunk in iter_chunks(model, mine):
                 fh.write(chunk.to("cpu").numpy().astype(np_dtype, copy=False).tobytes())
                 chunks += 1
             fh.flush()

@@ -69,7 +69,15 @@ import torch
 
 from genproto.errors import ArgumentTypeError, DeviceError, InvalidArgumentError
 
-__all__ = ["MAX_RANDINT", "MAX_SEED", "STREAMS_VERSION", "KeyedStreams", "fresh_seed", "selftest"]
+__all__ = [
+    "MAX_RANDINT",
+    "MAX_SEED",
+    "STREAMS_VERSION",
+    "KeyedStreams",
+    "check_seed",
+    "fresh_seed",
+    "selftest",
+]
 
 STREAMS_VERSION = 1
 """The definition of the streams and conversions; recorded in provenance, bumped on any change
@@ -313,15 +321,21 @@ def _identity(words: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_seed(seed: Any) -> int:
+def check_seed(seed: Any) -> int:
+    """The one seed check of genproto: an int (numpy integers too) in ``[0, MAX_SEED]``.
+
+    ``ArgumentTypeError`` for a non-integer (bools and tensors included),
+    ``InvalidArgumentError`` for one out of range; both name the value and the range.
+    """
     if isinstance(seed, bool) or not _is_integer(seed):
         raise ArgumentTypeError(
-            "seed must be an integer", value=seed, allowed=_SEED_ALLOWED, fix=_SEED_FIX
+            "argument 'seed' must be an integer", value=seed, allowed=_SEED_ALLOWED,
+            fix=_SEED_FIX,
         )
     value = operator.index(seed)
     if not 0 <= value <= MAX_SEED:
         raise InvalidArgumentError(
-            "seed out of range", value=seed, allowed=_SEED_ALLOWED, fix=_SEED_FIX
+            "argument 'seed' out of range", value=seed, allowed=_SEED_ALLOWED, fix=_SEED_FIX
         )
     return value
 
@@ -407,7 +421,7 @@ class KeyedStreams:
         *,
         device: torch.device | str | None = None,
     ) -> None:
-        self._seed = _check_seed(seed)
+        self._seed = check_seed(seed)
         fix = "Pass a 1-D int64 tensor of sample indices, or use KeyedStreams.for_range(seed, a, b)"
         if not isinstance(indices, torch.Tensor):
             raise ArgumentTypeError(

@@ -23,6 +23,7 @@ from genproto.errors import (
     InvalidArgumentError,
 )
 from genproto.protocol import Condition, ConditionSpec, EventKind, EventSpace
+from genproto.streams import MAX_SEED, check_seed  # the seed's one definition, re-exported
 
 __all__ = [
     "MAX_SEED",
@@ -34,9 +35,6 @@ __all__ = [
     "check_x",
     "memory_limit_bytes",
 ]
-
-#: Seeds are integers in ``[0, MAX_SEED]`` (63 bits, so they fit an int64 tensor).
-MAX_SEED = 2**63 - 1
 
 
 def _is_int(value: Any) -> bool:
@@ -79,26 +77,6 @@ def check_n(n: Any, *, event: EventSpace | None = None, in_memory: bool = True) 
                 "`genproto sample NAME -n N -o samples.npy`",
             )
     return count
-
-
-def check_seed(seed: Any) -> int:
-    """A seed must be an int in ``[0, 2**63 - 1]``."""
-    if not _is_int(seed):
-        raise ArgumentTypeError(
-            "argument 'seed'",
-            value=seed,
-            allowed=f"an int in [0, {MAX_SEED}] or None for a fresh seed",
-            fix="Pass a whole number, e.g. seed=0",
-        )
-    value = int(seed)
-    if not 0 <= value <= MAX_SEED:
-        raise InvalidArgumentError(
-            "argument 'seed'",
-            value=value,
-            allowed=f"an int in [0, {MAX_SEED}] (2**63 - 1)",
-            fix="Reduce the seed modulo 2**63",
-        )
-    return value
 
 
 def check_batch_size(batch_size: Any) -> int | None:

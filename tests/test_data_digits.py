@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import pickle
 import sys
 from importlib import resources
@@ -18,8 +19,23 @@ from genproto.data import _build_digits as build_digits
 from genproto.data.digits import _arrays
 from genproto.errors import GenprotoError, InvalidArgumentError
 
-CSV = Path("/tmp/skl/x/sklearn/datasets/data/digits.csv.gz")
-needs_csv = pytest.mark.skipif(not CSV.exists(), reason=f"source CSV {CSV} absent")
+
+
+def _source_csv() -> Path | None:
+    """scikit-learn's shipped digits.csv.gz, found without importing scikit-learn."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz"
+    return path if path.is_file() else None
+
+
+CSV = _source_csv()
+needs_csv = pytest.mark.skipif(
+    CSV is None,
+    reason="scikit-learn (the source of the shipped digits) is not installed: "
+    "pip install -e '.[test]' (or pip install scikit-learn) to compare against its CSV",
+)
 
 SPLITS: tuple[DigitsSplit, ...] = ("train", "test", "all")
 SIZES = {"train": 1438, "test": 359, "all": 1797}
@@ -140,6 +156,7 @@ def test_license_ships_with_the_data() -> None:
 
 @needs_csv
 def test_shipped_file_matches_source_csv_exactly() -> None:
+    assert CSV is not None
     table = np.loadtxt(CSV, delimiter=",", dtype=np.int64)  # (1797, 65)
     every = load_digits("all")
     assert np.array_equal(every.x.reshape(1797, 64).numpy(), table[:, :64])
@@ -150,6 +167,7 @@ def test_shipped_file_matches_source_csv_exactly() -> None:
 def test_build_script_reproduces_data_and_a_valid_split(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    assert CSV is not None
     out = tmp_path / "digits.npz"
     assert build_digits.main([str(CSV), "--out", str(out)]) == 0
     assert "1797 images, 1438 train / 359 test" in capsys.readouterr().out

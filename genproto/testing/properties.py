@@ -827,7 +827,7 @@ def check_persistence(
     """
     prop = "persistence"
     from genproto import registry as registry_module
-    from genproto.model import load
+    from genproto.loading import load
 
     model, factory = resolve(source)
     if not isinstance(model, Model):

@@ -55,10 +55,10 @@ from genproto.data import load_digits
 from genproto.data.dataset import Dataset
 from genproto.errors import OptionError
 from genproto.model import Model
-from genproto.options import Option, validate_options
+from genproto.options import Option
+from genproto.sampling import evaluate_rows
 from genproto.streams import KeyedStreams
-from genproto.training import Batch, TrainSettings, seeded_init
-from genproto.validation import check_batch_size, check_condition, check_x
+from genproto.training import Batch, TrainSettings, require_setup, seeded_init, warmup_cosine
 
 __all__ = [
     "CLASSES",
@@ -78,7 +78,7 @@ CLASSES = 10  # digit classes, tokens LEVELS .. LEVELS + CLASSES - 1
 PIXELS = 64  # 8 x 8 in raster order
 VOCAB = LEVELS + CLASSES
 
-#: The shipped configuration (factory options other than ``pretrained``).
+#: The configuration of the shipped weights (``weights/digits``; the registry loads them).
 DEFAULTS: dict[str, Any] = {
     "dataset": "digits", "layers": 4, "width": 64, "heads": 4, "dropout": 0.1,
 }
@@ -291,7 +291,7 @@ class PixelAR(Model):
     )
 
     def __init__(self, *, dataset: str = "digits", layers: int = 4, width: int = 64,
-                 heads: int = 4, dropout: float = 0.1, pretrained: bool = True) -> None:
+                 heads: int = 4, dropout: float = 0.1) -> None:
         super().__init__(capabilities(), name="ar")
         config = {"dataset": dataset, "layers": layers, "width": width, "heads": heads,
                   "dropout": dropout}
@@ -302,16 +302,6 @@ class PixelAR(Model):
         self.dropout = dropout
         with seeded_init(0):
             self.net = PixelTransformer(layers, width, heads)
-        if pretrained:
-            if config != DEFAULTS:
-                changed = sorted(k for k in config if config[k] != DEFAULTS[k])
-                raise _option_error(
-                    "model 'ar' option 'pretrained'", "pretrained", True,
-                    f"pretrained=True only with the shipped configuration {DEFAULTS}",
-                    f"Options {changed} differ from it: pass pretrained=False and train with "
-                    "`genproto train ar -M pretrained=false -M KEY=VALUE ... -o DIR`",
-                )
-            self.load_packaged_weights("genproto_ar", "weights", "digits")
         self._optimizer: torch.optim.Optimizer | None = None
         self._settings: TrainSettings | None = None
 
@@ -351,8 +341,9 @@ class PixelAR(Model):
 
     # -- likelihood ------------------------------------------------------------------------
 
-    def _check_likelihood_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
-        values = validate_options(options, self.likelihood_options, where="'ar' likelihood")
+    def check_likelihood_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The declared options, plus: warping options only with ``distribution='sampling'``."""
+        values = super().check_likelihood_options(options)
         if values["distribution"] == "model" and (
             values["temperature"] != 1.0 or values["top_k"] is not None
         ):
@@ -381,9 +372,8 @@ class PixelAR(Model):
 
     def log_likelihood_batch(self, x: torch.Tensor, condition: torch.Tensor | None,
                              streams: KeyedStreams, **options: Any) -> torch.Tensor:
-        assert condition is not None
-        values = self._check_likelihood_options(options)
-        return self._conditionals(x, condition, values).sum(dim=1)  # (B,) equation (1)
+        assert condition is not None  # the engine composes the marginal for condition=None
+        return self._conditionals(x, condition, options).sum(dim=1)  # (B,) equation (1)
 
     def log_likelihood_per_position(self, x: torch.Tensor, condition: Any = None, *,
                                     batch_size: int | None = None,
@@ -394,32 +384,25 @@ class PixelAR(Model):
         those of the class marginal: with ``S_c(t) = log p(c) + sum_{s<=t} log p(x_s | x_<s, c)``,
         ``log p(x_t | x_<t) = logsumexp_c S_c(t) - logsumexp_c S_c(t - 1)``.
         """
-        values = self._check_likelihood_options(options)
-        caps = self.capabilities
-        data = check_x(x, caps.event, model=self.name, device=self.device)
-        n = data.shape[0]
-        labels = check_condition(condition, n, caps.condition, model=self.name,
-                                 device=self.device)
-        size = check_batch_size(batch_size) or 1024
-        out = torch.empty(n, PIXELS, dtype=torch.float32, device=self.device)
-        with torch.inference_mode():
-            for first in range(0, n, size):
-                rows = slice(first, min(n, first + size))
-                if labels is not None:
-                    out[rows] = self._conditionals(data[rows], labels[rows], values)
-                    continue
-                per_class = torch.stack([  # (B, 10, 64) cumulative log p(x_<=t, c)
-                    self._conditionals(
-                        data[rows], torch.full((rows.stop - rows.start,), c,
-                                               device=self.device), values,
-                    ).cumsum(dim=1) - math.log(CLASSES)
-                    for c in range(CLASSES)
-                ], dim=1)
-                joint = torch.logsumexp(per_class, dim=1)  # (B, 64) log p(x_<=t)
-                prev = F.pad(joint[:, :-1], (1, 0))  # (B, 64) log p(x_<t), 0 at t = 0
-                # After a prefix of probability 0 (possible under top-k) every term is -inf.
-                out[rows] = torch.where(prev.isneginf(), float("-inf"), joint - prev)
-        return out
+        values = self.check_likelihood_options(options)
+
+        def per_batch(x: torch.Tensor, labels: torch.Tensor | None,
+                      streams: KeyedStreams) -> torch.Tensor:
+            if labels is not None:
+                return self._conditionals(x, labels, values)
+            per_class = torch.stack([  # (B, 10, 64) cumulative log p(x_<=t, c)
+                self._conditionals(
+                    x, torch.full((x.shape[0],), c, device=x.device), values,
+                ).cumsum(dim=1) - math.log(CLASSES)
+                for c in range(CLASSES)
+            ], dim=1)
+            joint = torch.logsumexp(per_class, dim=1)  # (B, 64) log p(x_<=t)
+            prev = F.pad(joint[:, :-1], (1, 0))  # (B, 64) log p(x_<t), 0 at t = 0
+            # After a prefix of probability 0 (possible under top-k) every term is -inf.
+            return torch.where(prev.isneginf(), float("-inf"), joint - prev)
+
+        return evaluate_rows(self, x, condition, per_batch, batch_size=batch_size,
+                             trailing=(PIXELS,))
 
     # -- training (genproto.training.Trainable) ---------------------------------------------
 
@@ -446,29 +429,24 @@ class PixelAR(Model):
         self._settings = settings
         return {"adamw": self._optimizer}
 
-    def _lr(self, step: int) -> float:
-        """Linear warm-up over 100 steps, then cosine decay to a tenth of the peak."""
-        assert self._settings is not None
-        peak, total = self._settings.lr, self._settings.steps
-        if step < 100:
-            return peak * (step + 1) / 100
-        progress = min(1.0, (step - 100) / max(1, total - 100))
-        return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-
     def train_step(self, batch: Batch) -> Mapping[str, float]:
-        assert self._optimizer is not None
+        optimizer = require_setup(self._optimizer, model=self.name)
+        settings = require_setup(self._settings, model=self.name)
         assert batch.y is not None
-        for group in self._optimizer.param_groups:
-            group["lr"] = self._lr(batch.step)
+        # Linear warm-up over 100 steps, then cosine decay to a tenth of the peak.
+        lr = warmup_cosine(batch.step, peak=settings.lr, total=settings.steps, warmup=100,
+                           floor=0.1)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
         pixels = batch.x.reshape(-1, PIXELS)  # (B, 64)
         tokens = torch.cat([(batch.y + LEVELS).unsqueeze(1), pixels[:, :-1]], dim=1)  # (B, 64)
         drop = StreamDropout(batch.streams.fork("dropout"), self.dropout)
         logits = self.net(tokens, drop=drop)  # (B, 64, 17)
         loss = F.cross_entropy(logits.reshape(-1, LEVELS), pixels.reshape(-1))
-        self._optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
-        self._optimizer.step()
+        optimizer.step()
         return {"nll_bits_per_dim": loss.item() / math.log(2)}
 
     def training_report(self) -> Mapping[str, float]:

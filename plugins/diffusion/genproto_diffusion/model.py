@@ -267,11 +267,16 @@ class Diffusion(Model):
 
     # -- sampling -------------------------------------------------------------------------
 
-    def _resolve(self, options: Mapping[str, Any]) -> tuple[int, float, float]:
-        values = self.check_sample_options(options)
-        sampler, steps = values["sampler"], values["steps"]
-        if steps is None:
-            steps = self.timesteps if sampler == "ddpm" else DEFAULT_STEPS
+    def check_sample_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The declared options, with the rules that tie them together; ``steps`` filled in.
+
+        The sampler calls this once per run, so :meth:`sample_batch` reads the values as
+        they are.
+        """
+        values = super().check_sample_options(options)
+        sampler = values["sampler"]
+        if values["steps"] is None:
+            values["steps"] = self.timesteps if sampler == "ddpm" else DEFAULT_STEPS
         if sampler == "ddpm" and values["eta"] != 0.0:
             raise OptionError("'diffusion' sample option 'eta'", option="eta", value=values["eta"],
                               allowed="0 with sampler='ddpm' (which is eta = 1)",
@@ -280,12 +285,17 @@ class Diffusion(Model):
             raise OptionError("'diffusion' sample option 'guidance'", option="guidance",
                               value=values["guidance"], allowed="the default (unconditional model)",
                               fix="Guidance needs a class-conditional model (dataset='digits')")
-        eta = 1.0 if sampler == "ddpm" else float(values["eta"])
-        return int(steps), eta, float(values["guidance"])
+        return values
+
+    @staticmethod
+    def _sampler_settings(values: Mapping[str, Any]) -> tuple[int, float, float]:
+        """``(steps, eta, guidance)`` of checked options (DDPM sampling is DDIM with eta = 1)."""
+        eta = 1.0 if values["sampler"] == "ddpm" else float(values["eta"])
+        return int(values["steps"]), eta, float(values["guidance"])
 
     def cost(self, **options: Any) -> SampleCost:
         """K network evaluations: one (batched conditional + unconditional) call per step."""
-        steps, _, _ = self._resolve(options)
+        steps, _, _ = self._sampler_settings(self.check_sample_options(options))
         return SampleCost.per_step(steps)
 
     def bytes_per_sample(self, **options: Any) -> int:
@@ -297,7 +307,7 @@ class Diffusion(Model):
 
     def sample_batch(self, streams: KeyedStreams, condition: Tensor | None,
                      **options: Any) -> Tensor:
-        steps, eta, w = self._resolve(options)
+        steps, eta, w = self._sampler_settings(options)  # checked once per run by the sampler
         if self.capabilities.condition is None:
             condition, w = None, 1.0
         taus = self.timestep_sequence(steps)

@@ -181,6 +181,12 @@ class LatentDiffusion(Model):
 
     # -- sampling -------------------------------------------------------------------------
 
+    def check_sample_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The declared options, with the prior's rules applied (and its ``steps`` filled in)."""
+        values = super().check_sample_options(options)
+        values.update(self.prior.check_sample_options({k: values[k] for k in PRIOR_OPTIONS}))
+        return values
+
     def cost(self, **options: Any) -> SampleCost:
         """The prior's K steps, then the decoder's single pass: K + 1 evaluations."""
         values = self.check_sample_options(options)
@@ -192,7 +198,7 @@ class LatentDiffusion(Model):
 
     def sample_batch(self, streams: KeyedStreams, condition: Tensor | None,
                      **options: Any) -> Tensor:
-        # The sampler hands over the validated options, defaults filled in.
+        # The sampler hands over the options checked by check_sample_options, once per run.
         prior = {k: options[k] for k in PRIOR_OPTIONS}
         # 1. z_0 from the diffusion prior: K denoiser evaluations (guided ones batched).
         z = self.prior.sample_batch(streams.fork("prior"), condition, **prior)  # (B, d)
