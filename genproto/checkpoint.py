@@ -45,8 +45,6 @@ import hashlib
 import json
 import math
 import os
-import secrets
-import shutil
 import types
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -59,6 +57,7 @@ from safetensors.torch import load as _load_safetensors
 from safetensors.torch import save_file
 
 import genproto
+from genproto._atomic import atomic_directory, fsync_file
 from genproto.errors import (
     ArgumentTypeError,
     CheckpointError,
@@ -478,27 +477,6 @@ def _prepare_tensors(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Ten
     return prepared
 
 
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename or a new entry in ``path`` durable (POSIX only; a no-op elsewhere)."""
-    if os.name != "posix":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _sibling(target: Path, kind: str) -> Path:
-    """A hidden, unused name next to ``target``: ``.NAME.<kind>-<random>``."""
-    return target.with_name(f".{target.name}.{kind}-{secrets.token_hex(6)}")
-
-
 def _is_our_config(path: Path) -> bool:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -558,34 +536,6 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
         os.fsync(f.fileno())
 
 
-def _move_into_place(staged: Path, target: Path, *, replace: bool) -> None:
-    """Rename the finished ``staged`` directory to ``target``, replacing an old one safely."""
-    if not replace:
-        os.replace(staged, target)
-        _fsync_dir(target.parent)
-        return
-    aside = _sibling(target, "old")
-    try:
-        os.replace(target, aside)
-        os.replace(staged, target)
-    except BaseException:
-        # Put the old checkpoint back if it was moved and the new one is not in place.
-        if os.path.lexists(aside) and not os.path.lexists(target):
-            try:
-                os.replace(aside, target)
-            except OSError as restore:
-                raise _error(
-                    f"{target}: saving failed and the previous checkpoint could not be "
-                    f"moved back ({restore})",
-                    value=str(aside),
-                    expected=f"the previous checkpoint at {target}",
-                    fix=f"Move {aside} back to {target} by hand",
-                ) from restore
-        raise
-    _fsync_dir(target.parent)
-    shutil.rmtree(aside, ignore_errors=True)
-
-
 def save_checkpoint(
     directory: str | Path,
     *,
@@ -634,21 +584,12 @@ def save_checkpoint(
         tensor_count=len(prepared),
         metadata={} if metadata is None else metadata,
     )
-    replace = _replaceable(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staged = _sibling(target, "tmp")
-    staged.mkdir()
-    try:
+    with atomic_directory(target, replace=_replaceable(target)) as staged:
         weights = staged / WEIGHTS_FILE
         save_file(prepared, str(weights))
-        _fsync_file(weights)
+        fsync_file(weights)
         config = attrs.evolve(config, weights_sha256=weights_hash(weights))
         _write_json(staged / CONFIG_FILE, config.to_json())
-        _fsync_dir(staged)
-        _move_into_place(staged, target, replace=replace)
-    except BaseException:
-        shutil.rmtree(staged, ignore_errors=True)
-        raise
     return target
 
 

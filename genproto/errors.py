@@ -31,9 +31,12 @@ __all__ = [
     "InvalidArgumentError",
     "ArgumentTypeError",
     "LikelihoodUnavailable",
+    "NoShippedWeights",
     "OptionError",
+    "OutputError",
     "OptionTypeError",
     "PluginError",
+    "TrainingNotSetUp",
     "UnknownModelError",
 ]
 
@@ -125,6 +128,41 @@ class OptionTypeError(OptionError, TypeError):
     """An option has the wrong type."""
 
 
+class NoShippedWeights(OptionError):
+    """``pretrained=True`` for a configuration whose trained weights are not packaged.
+
+    Attributes:
+        model: the registry name.
+        configurations: the configurations that ship weights, one description each.
+        differing: the options that differ from the nearest shipped configuration.
+        command: the ``genproto train`` command line that trains this configuration.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        configurations: Sequence[str],
+        differing: Mapping[str, Any],
+        command: str,
+    ) -> None:
+        self.model = model
+        self.configurations = tuple(configurations)
+        self.differing = dict(differing)
+        self.command = command
+        changed = ", ".join(f"{k}={v!r}" for k, v in self.differing.items())
+        super().__init__(
+            f"model {model!r} option 'pretrained': no shipped weights for this configuration"
+            + (f" ({changed})" if changed else ""),
+            option="pretrained",
+            value=True,
+            allowed="True only with "
+            + " or ".join(f"({c})" for c in self.configurations)
+            + "; False otherwise",
+            fix=f"Pass pretrained=False and train it: {command}",
+        )
+
+
 class LikelihoodUnavailable(GenprotoError, NotImplementedError):
     """The model defines no likelihood (e.g. a GAN); ``log_likelihood`` cannot be computed."""
 
@@ -188,6 +226,23 @@ class DuplicateModelError(GenprotoError, ValueError):
 
 class PluginError(GenprotoError, TypeError):
     """A plugin is malformed: a misspelled hook, a bad registration, a wrong signature."""
+
+
+class TrainingNotSetUp(GenprotoError, RuntimeError):
+    """A training step was asked of a model whose optimisers are not built yet."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        super().__init__(
+            f"model {model!r}: train_step() before setup_training()",
+            allowed="train_step() after setup_training(settings)",
+            fix="Call model.setup_training(settings) first, or train with "
+            "genproto.training.fit (which does)",
+        )
+
+
+class OutputError(GenprotoError, OSError):
+    """An output (samples, a picture, a checkpoint) could not be written where asked."""
 
 
 class CheckpointError(GenprotoError, ValueError):
