@@ -20,6 +20,7 @@ from genproto.errors import (
     InvalidArgumentError,
     OptionError,
 )
+from genproto.streams import KeyedStreams
 
 
 @pytest.fixture(scope="module")
@@ -219,3 +220,63 @@ def test_streaming_needs_no_memory_check(walker: Walker, tmp_path: Path) -> None
         walker.sample(2**50)
     plan = sampling.plan(walker, 2**50, seed=0, in_memory=False)
     assert plan.n == 2**50
+
+
+# -- the likelihood's row loop (sampling.evaluate_rows / log_likelihood) -----------------------
+
+
+def _noisy_rows(
+    x: torch.Tensor, labels: torch.Tensor | None, streams: KeyedStreams
+) -> torch.Tensor:
+    """A per-row value that draws keyed numbers, like an IWAE or Hutchinson estimate: (B, 2)."""
+    base = x.double().sum(dim=1, keepdim=True)  # (B, 1)
+    return (base + streams.normal(2).double()).float()  # (B, 2)
+
+
+@pytest.mark.parametrize("batch_size", [1, 4, 9])
+def test_evaluate_rows_gives_each_row_its_own_streams_at_any_batch_size(
+    dice: Dice, batch_size: int
+) -> None:
+    x = dice.sample(9, condition=1, seed=3)
+    whole = sampling.evaluate_rows(dice, x, 1, _noisy_rows, seed=5, batch_size=9, trailing=(2,))
+    split = sampling.evaluate_rows(
+        dice, x, 1, _noisy_rows, seed=5, batch_size=batch_size, trailing=(2,)
+    )
+    assert whole.shape == (9, 2)
+    torch.testing.assert_close(split, whole, rtol=0, atol=0)
+    other_seed = sampling.evaluate_rows(dice, x, 1, _noisy_rows, seed=6, trailing=(2,))
+    assert not torch.equal(other_seed, whole)
+
+
+def test_evaluate_rows_hands_labels_or_none_for_the_marginal(dice: Dice) -> None:
+    x = dice.sample(4, condition=0, seed=0)
+    seen: list[torch.Tensor | None] = []
+
+    def record(
+        data: torch.Tensor, labels: torch.Tensor | None, streams: KeyedStreams
+    ) -> torch.Tensor:
+        seen.append(labels)
+        return torch.zeros(data.shape[0])
+
+    sampling.evaluate_rows(dice, x, torch.tensor([0, 1, 1, 0]), record, batch_size=4)
+    sampling.evaluate_rows(dice, x, None, record, batch_size=4)
+    assert seen[0] is not None
+    assert seen[0].tolist() == [0, 1, 1, 0]
+    assert seen[1] is None
+
+
+def test_class_marginal_is_the_log_mean_over_classes(dice: Dice) -> None:
+    x = dice.sample(6, seed=2)
+    per_class = torch.stack([dice.log_likelihood(x, c) for c in range(2)], dim=1)  # (6, 2)
+    expected = torch.logsumexp(per_class, dim=1) - torch.log(torch.tensor(2.0))
+    torch.testing.assert_close(sampling.log_likelihood(dice, x), expected)
+
+
+def test_evaluate_rows_rejects_bad_input_before_calling(dice: Dice) -> None:
+    def never(*args: Any) -> torch.Tensor:
+        raise AssertionError("called")
+
+    with pytest.raises(InvalidArgumentError, match="seed"):
+        sampling.evaluate_rows(dice, dice.sample(2, seed=0), 0, never, seed=-1)
+    with pytest.raises(ConditionError):
+        sampling.evaluate_rows(dice, dice.sample(2, seed=0), 7, never)
