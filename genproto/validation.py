@@ -94,13 +94,13 @@ def check_batch_size(batch_size: Any) -> int | None:
     return int(batch_size)
 
 
-def check_device(device: Any) -> torch.device:
-    """A device that exists on this machine."""
+def check_device(device: Any, *, what: str = "argument 'device'") -> torch.device:
+    """A device that exists on this machine; ``what`` names the argument in errors."""
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise DeviceError(
-            "argument 'device'",
+            what,
             value=device,
             allowed="'cpu', 'cuda', 'cuda:N' or a torch.device",
             fix=f"({exc})",
@@ -110,17 +110,17 @@ def check_device(device: Any) -> torch.device:
         index = 0 if dev.index is None else dev.index
         if index >= count:
             raise DeviceError(
-                "argument 'device'",
+                what,
                 value=str(device),
                 allowed="'cpu'" + "".join(f", 'cuda:{i}'" for i in range(count)),
                 fix="This machine has no such CUDA device; use device='cpu'",
             )
     elif dev.type == "mps":
         if not torch.backends.mps.is_available():
-            raise DeviceError("argument 'device'", value=str(device), allowed="'cpu'",
+            raise DeviceError(what, value=str(device), allowed="'cpu'",
                               fix="MPS is not available on this machine; use device='cpu'")
     elif dev.type != "cpu":
-        raise DeviceError("argument 'device'", value=str(device), allowed="'cpu' or 'cuda[:N]'")
+        raise DeviceError(what, value=str(device), allowed="'cpu' or 'cuda[:N]'")
     return dev
 
 

@@ -41,8 +41,9 @@ from safetensors.torch import load as _load_safetensors
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
-from genproto.errors import CheckpointNotFoundError, DeviceError
+from genproto.errors import CheckpointNotFoundError
 from genproto.metrics._checks import LEVELS, NUM_CLASSES, check_labels, check_levels
+from genproto.validation import check_device
 
 __all__ = [
     "FEATURE_DIM",
@@ -151,15 +152,7 @@ def reference_classifier(device: str | torch.device = "cpu") -> DigitsClassifier
 
     The instance is shared by every caller; do not train or modify it.
     """
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise DeviceError(
-            "reference_classifier() argument 'device'",
-            value=device,
-            allowed="'cpu', 'cuda', 'cuda:N' or a torch.device",
-            fix=f"torch says: {exc}",
-        ) from None
+    dev = check_device(device, what="reference_classifier() argument 'device'")
     return _load(str(dev))
 
 
