@@ -37,6 +37,7 @@ from genproto.compare import (
 from genproto.data import load_digits
 from genproto.errors import InvalidArgumentError, UnknownModelError
 from genproto.metrics import accuracy, frechet_floor
+from genproto.protocol import EventSpace
 from genproto.registry import Registry
 
 N, PER_CLASS, STEPS = 300, 30, (2, 4, 8)
@@ -220,8 +221,8 @@ def test_counted_cost_that_differs_from_the_declared_one_does_not_hold() -> None
 def _synthetic(**changes: Any) -> ModelReport:
     base = ModelReport(
         name="m", distribution=None, version=None, paradigms=("diffusion",), objective="",
-        sampling="", event="8x8", event_length=64, conditional=False, digits=True,
-        likelihood="bound", declared_growth="per_step", declared_units=10,
+        sampling="", event="8x8", event_kind="discrete", event_length=64, conditional=False,
+        digits=True, likelihood="bound", declared_growth="per_step", declared_units=10,
         declared_evaluations=10, likelihood_outcome="values", bits_per_dim=1.0,
         bits_per_dim_basis="", counted_evaluations=10.0, samples_per_second=1.0, frechet=5.0,
         conditional_accuracy=None, coverage=None, sweep=(), notes=(), errors=(), n=10,
@@ -276,16 +277,16 @@ def test_hybrids_are_judged_by_their_own_claims_only() -> None:
 
 
 def test_a_flow_is_exact_on_continuous_events_and_a_bound_on_discrete_ones() -> None:
-    def flow(event: str, likelihood: str) -> ModelReport:
-        return _synthetic(paradigms=("flow",), event=event, likelihood=likelihood,
-                          declared_growth="single_pass", declared_evaluations=1,
-                          counted_evaluations=1.0)
+    def flow(event: EventSpace, likelihood: str) -> ModelReport:
+        return _synthetic(paradigms=("flow",), event=event.describe(), event_kind=event.kind,
+                          likelihood=likelihood, declared_growth="single_pass",
+                          declared_evaluations=1, counted_evaluations=1.0)
 
-    digits = "8x8 discrete, levels 0..16"
+    digits = EventSpace.discrete((8, 8), 17)  # "8x8 discrete, levels 0..16"
     assert _claim(judge([flow(digits, "bound")]), "flow.likelihood").status is Status.HOLDS
     assert _claim(judge([flow(digits, "exact")]),
                   "flow.likelihood").status is Status.DOES_NOT_HOLD
-    plane = "2 continuous"
+    plane = EventSpace.continuous((2,))  # "2 continuous"
     assert _claim(judge([flow(plane, "exact")]), "flow.likelihood").status is Status.HOLDS
     claim = _claim(judge([flow(plane, "bound")]), "flow.likelihood")
     assert claim.status is Status.DOES_NOT_HOLD

@@ -1,0 +1,91 @@
+"""The cheatsheet's table of paradigms, measured: ``genproto compare``.
+
+The cheatsheet that inspired genproto compares the paradigms in prose -- what
+each trains on, how it samples, whether it has a likelihood, how sampling cost
+grows, how each fails. Here every number in that table is measured on the
+installed models. One module a job:
+
+* :mod:`~genproto.compare.measure` -- :func:`evaluate` measures one model into a
+  :class:`ModelReport` (:mod:`~genproto.compare.records`): evaluations per sample
+  counted by the sampler, samples per second, bits/dim and its kind, and for the
+  8x8 digits Frechet distance, conditional accuracy and mode coverage, at several
+  step counts for a model with a ``steps`` option.
+* :mod:`~genproto.compare.claims` -- :func:`judge` turns the reports into
+  :class:`Claim` s from the table :data:`CLAIMS`: for each of the cheatsheet's
+  statements, whether it *holds*, *does not hold*, or was *not measured*, with
+  the numbers that decided it. The place to edit for a new paradigm or event kind.
+* :mod:`~genproto.compare.report` and :mod:`~genproto.compare.chart` --
+  :class:`Comparison` renders the result as text, markdown or JSON;
+  :func:`comparison_chart` draws quality against cost.
+* :mod:`~genproto.compare.run` -- :func:`compare` does all of it for every model
+  in a registry (or those named).
+
+Conventions, stated once (they are repeated in every report):
+
+* **Likelihood.** ``log_likelihood`` of the 359 digits test images, with
+  ``condition=None``: for a class-conditional model that is the marginal
+  ``log sum_c p(x|c) p(c)`` with uniform ``p(c)`` (the same quantity an
+  unconditional model gives, so the numbers compare); a model whose condition
+  is required is evaluated on the true labels instead, and says so. Discrete
+  models see the levels (bin width 1); continuous 8x8 models see ``z = x + u``,
+  ``u ~ U[0, 1)^64`` (unit-width cells, bin width 1), which makes their
+  bits/dim an upper bound on the discrete one (see
+  :func:`genproto.metrics.bits_per_dim`).
+* **Quality.** Unconditional samples (``condition=None``; a conditional model
+  draws each sample's class uniformly) of ``n`` images give the Frechet
+  distance against the test split and the class coverage; ``per_class``
+  samples of each class give the conditional accuracy. Compare Frechet
+  distances at equal ``n`` only, and against :func:`genproto.metrics.frechet_floor`.
+* **Cost.** The evaluations the sampler counts per sample of the first run, and
+  samples per second of that run's wall time (the machine's load shows in it).
+"""
+
+from __future__ import annotations
+
+from genproto.compare.chart import comparison_chart, save_chart
+from genproto.compare.claims import (
+    CLAIMS,
+    COLLAPSE_RATIO,
+    HYBRID_CLAIMS,
+    QUALITY_GAIN,
+    Claim,
+    Rule,
+    Status,
+    judge,
+)
+from genproto.compare.measure import (
+    DEFAULT_N,
+    DEFAULT_PER_CLASS,
+    DEFAULT_STEPS,
+    evaluate,
+    planned_stages,
+    sweep_steps,
+)
+from genproto.compare.records import ModelReport, Outcome, SweepPoint
+from genproto.compare.report import Comparison, equal_steps
+from genproto.compare.run import compare
+
+__all__ = [
+    "CLAIMS",
+    "COLLAPSE_RATIO",
+    "DEFAULT_N",
+    "DEFAULT_PER_CLASS",
+    "DEFAULT_STEPS",
+    "HYBRID_CLAIMS",
+    "QUALITY_GAIN",
+    "Claim",
+    "Comparison",
+    "ModelReport",
+    "Outcome",
+    "Rule",
+    "Status",
+    "SweepPoint",
+    "compare",
+    "comparison_chart",
+    "equal_steps",
+    "evaluate",
+    "judge",
+    "planned_stages",
+    "save_chart",
+    "sweep_steps",
+]

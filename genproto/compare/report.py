@@ -1,0 +1,220 @@
+"""The measured table of paradigms as people read it: :class:`Comparison` and :func:`equal_steps`.
+
+A :class:`Comparison` holds one :class:`~genproto.compare.records.ModelReport`
+per model and the judged :class:`~genproto.compare.claims.Claim` s, and renders
+them as a terminal table (:meth:`Comparison.text`), a markdown report
+(:meth:`Comparison.markdown`) or JSON (:meth:`Comparison.to_json`): the table,
+the quality-against-steps sweeps, latent against pixel-space diffusion at
+equal steps, the claims and the notes. The chart is :mod:`genproto.compare.chart`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+
+from genproto.compare.claims import Claim, Status
+from genproto.compare.records import ModelReport, SweepPoint, num
+from genproto.protocol import Likelihood, Paradigm
+
+__all__ = ["Comparison", "equal_steps"]
+
+#: How a likelihood's bits/dim relate to the true ones, in its table cell.
+_RELATION = {Likelihood.BOUND: "≤ ", Likelihood.ESTIMATE: "≈ "}
+
+
+def equal_steps(reports: Iterable[ModelReport]) -> list[tuple[str, str, SweepPoint, SweepPoint]]:
+    """``(hybrid, pixel, hybrid_point, pixel_point)`` for every step count K swept by both a
+    hybrid with a diffusion part and a single-paradigm diffusion model: quality and cost of
+    latent against pixel-space diffusion at equal K."""
+    reports = list(reports)
+    hybrids = [r for r in reports if r.is_hybrid and Paradigm.DIFFUSION in r.paradigms]
+    pixels = [r for r in reports if r.paradigms == (Paradigm.DIFFUSION,) and r.digits]
+    out = []
+    for h in hybrids:
+        for d in pixels:
+            theirs = {p.steps: p for p in d.sweep}
+            out += [(h.name, d.name, p, theirs[p.steps]) for p in h.sweep if p.steps in theirs]
+    return out
+
+
+def _cell(value: float | None, fmt: str) -> str:
+    return "—" if value is None else format(value, fmt)
+
+
+def _cell_likelihood(r: ModelReport) -> str:
+    if r.likelihood is Likelihood.NONE:
+        return "none (—)"
+    if r.bits_per_dim is None:
+        return f"{r.likelihood.value} (—)"
+    return f"{r.likelihood.value} ({_RELATION.get(r.likelihood, '')}{r.bits_per_dim:.3f})"
+
+
+def _cell_cost(r: ModelReport) -> str:
+    if r.counted_evaluations is None:
+        return f"— (declared {r.declared_evaluations})"
+    return f"{r.counted_evaluations:g} (declared {r.declared_evaluations})"
+
+
+def _versus(h: SweepPoint, d: SweepPoint) -> tuple[str, str, str]:
+    """Frechet distance, evaluations and samples/s of two models at one K, ``"a vs b"``."""
+    return (f"{_cell(h.frechet, '.2f')} vs {_cell(d.frechet, '.2f')}",
+            f"{num(h.counted_evaluations)} vs {num(d.counted_evaluations)}",
+            f"{_cell(h.samples_per_second, '.0f')} vs {_cell(d.samples_per_second, '.0f')}")
+
+
+@attrs.frozen
+class Comparison:
+    """The measured table of paradigms: one :class:`ModelReport` per model, and the claims.
+
+    Attributes:
+        reports: one per model, in the order compared.
+        claims: the cheatsheet's claims, judged (:func:`~genproto.compare.judge`).
+        floor: the Frechet distance floor (test vs train split), or ``None``
+            when no digits model was compared.
+        n, per_class, seed: the settings every model was measured with.
+        seconds: wall time of the whole comparison.
+        plugin_failures: plugins that failed to load, ``"label: error"``.
+    """
+
+    reports: tuple[ModelReport, ...]
+    claims: tuple[Claim, ...]
+    floor: float | None
+    n: int
+    per_class: int
+    seed: int
+    seconds: float
+    plugin_failures: tuple[str, ...] = ()
+
+    HEADERS = ("model", "paradigm", "training objective", "sampling", "likelihood (bits/dim)",
+               "evaluations / sample", "samples/s", "Frechet distance", "cond. accuracy",
+               "coverage")
+
+    def rows(self) -> list[list[str]]:
+        """The table's cells, one row per model."""
+        out = []
+        for r in self.reports:
+            cov = r.coverage
+            out.append([
+                r.name,
+                " + ".join(p.value for p in r.paradigms),
+                r.objective or "—",
+                r.sampling or "—",
+                _cell_likelihood(r),
+                _cell_cost(r),
+                _cell(r.samples_per_second, ".0f"),
+                _cell(r.frechet, ".2f"),
+                _cell(r.conditional_accuracy, ".3f"),
+                "—" if cov is None else f"{cov.classes_present}/{cov.num_classes}, "
+                                        f"min {cov.min_ratio:.2f}",
+            ])
+        return out
+
+    def _settings(self) -> str:
+        floor = "" if self.floor is None else f"; Frechet floor (test vs train) {self.floor:.2f}"
+        return (f"n = {self.n} unconditional samples, {self.per_class} per class for accuracy, "
+                f"seed {self.seed}{floor}; {self.seconds:.0f} s")
+
+    def _notes(self) -> list[str]:
+        lines = []
+        for r in self.reports:
+            if r.likelihood is not Likelihood.NONE:
+                lines.append(f"{r.name} bits/dim: {r.bits_per_dim_basis}")
+            lines += [f"{r.name}: {note}" for note in r.notes]
+            lines += [f"{r.name} error: {err}" for err in r.errors]
+            lines.append(f"{r.name} measured in {r.seconds:.1f} s")
+        lines += [f"plugin failed to load: {p}" for p in self.plugin_failures]
+        hybrids = [r.name for r in self.reports if r.is_hybrid]
+        if hybrids:
+            lines.append(f"hybrids ({', '.join(hybrids)}) are judged by their own claims, not "
+                         "against single-paradigm ones")
+        return lines
+
+    def _equal_steps(self) -> list[str]:
+        lines = []
+        for hybrid, pixel, h, d in equal_steps(self.reports):
+            frechet, evaluations, speed = _versus(h, d)
+            lines.append(f"{hybrid} vs {pixel} at K={h.steps}: Frechet distance {frechet}; "
+                         f"evaluations {evaluations}; samples/s {speed}")
+        return lines
+
+    def _sweeps(self) -> list[str]:
+        lines = []
+        for r in self.reports:
+            if not r.sweep:
+                continue
+            parts = [
+                f"K={p.steps}: {num(p.counted_evaluations)} evals, FD "
+                f"{_cell(p.frechet, '.2f')}, {_cell(p.samples_per_second, '.0f')} samples/s"
+                for p in r.sweep
+            ]
+            lines.append(f"{r.name} steps sweep — " + "; ".join(parts))
+        return lines
+
+    def text(self) -> str:
+        """The table for a terminal (wrapped cells), then sweeps, claims and notes."""
+        from genproto.cli.table import render_table
+
+        table = render_table(self.HEADERS, self.rows(),
+                             widths=[12, 16, 24, 24, 16, 14, 9, 10, 8, 12])
+        parts = [table, "", self._settings()]
+        if sweeps := self._sweeps():
+            parts += ["", *sweeps]
+        if pairs := self._equal_steps():
+            parts += ["", "Latent against pixel-space diffusion at equal steps:", *pairs]
+        parts += ["", "Claims of the cheatsheet, from the numbers above:"]
+        parts += [f"  - {c.line()}" for c in self.claims]
+        if notes := self._notes():
+            parts += ["", "Notes:", *(f"  - {n}" for n in notes)]
+        return "\n".join(parts)
+
+    def markdown(self) -> str:
+        """A markdown report: the table, the steps sweeps, the claims and the notes."""
+
+        def row(cells: Sequence[str]) -> str:
+            return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+        lines = ["# The paradigms, measured", "", self._settings(), "",
+                 row(self.HEADERS), row(["---"] * len(self.HEADERS))]
+        lines += [row(cells) for cells in self.rows()]
+        sweeps = [r for r in self.reports if r.sweep]
+        if sweeps:
+            lines += ["", "## Quality against steps", "",
+                      row(["model", "K", "evaluations / sample (declared)", "Frechet distance",
+                           "samples/s"]),
+                      row(["---"] * 5)]
+            for r in sweeps:
+                lines += [row([r.name, str(p.steps),
+                               f"{num(p.counted_evaluations)} ({num(p.declared_evaluations)})",
+                               _cell(p.frechet, ".2f"), _cell(p.samples_per_second, ".0f")])
+                          for p in r.sweep]
+        pairs = equal_steps(self.reports)
+        if pairs:
+            lines += ["", "## Latent against pixel-space diffusion at equal steps", "",
+                      row(["K", "models", "Frechet distance", "evaluations / sample",
+                           "samples/s"]),
+                      row(["---"] * 5)]
+            lines += [row([str(h.steps), f"{hybrid} vs {pixel}", *_versus(h, d)])
+                      for hybrid, pixel, h, d in pairs]
+        lines += ["", "## The cheatsheet's claims", ""]
+        lines += [f"- **{c.statement}**: {c.verdict()}"
+                  + ("" if c.status is Status.NOT_MEASURED else f" — {c.evidence}")
+                  for c in self.claims]
+        if notes := self._notes():
+            lines += ["", "## Notes", "", *(f"- {n}" for n in notes)]
+        return "\n".join(lines) + "\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "settings": {"n": self.n, "per_class": self.per_class, "seed": self.seed,
+                         "seconds": self.seconds, "frechet_floor": self.floor},
+            "models": [r.to_dict() for r in self.reports],
+            "claims": [c.to_dict() for c in self.claims],
+            "plugin_failures": list(self.plugin_failures),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
