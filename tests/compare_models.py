@@ -54,14 +54,24 @@ def capabilities(paradigm: Paradigm = Paradigm.AUTOREGRESSIVE,
     )
 
 
-class Resampler(Model):
+class OneNetwork(Model):
+    """A test model whose one network, ``net``, is :class:`Counted` (the sampler counts it)."""
+
+    def __init__(self, caps: Capabilities, *, name: str) -> None:
+        super().__init__(caps, name=name)
+        self.net = Counted()
+
+    def networks(self) -> Mapping[str, torch.nn.Module]:
+        return {"net": self.net}
+
+
+class Resampler(OneNetwork):
     """Test-split digits drawn by ``streams.randint`` (see the module docstring)."""
 
     def __init__(self, caps: Capabilities | None = None, *, name: str = "resampler",
                  calls: int | None = None, collapse_to: int | None = None) -> None:
         caps = caps or capabilities()
         super().__init__(caps, name=name)
-        self.net = Counted()
         self.calls = caps.cost.evaluations if calls is None else calls
         self.collapse_to = collapse_to
         test = load_digits("test")
@@ -77,9 +87,6 @@ class Resampler(Model):
 
     def _hash(self, x: torch.Tensor) -> torch.Tensor:
         return (x.reshape(len(x), 64).to(torch.int64) * self.weights).sum(1)
-
-    def networks(self) -> Mapping[str, torch.nn.Module]:
-        return {"net": self.net}
 
     def _draw(self, streams: KeyedStreams, condition: torch.Tensor | None) -> torch.Tensor:
         b = len(streams)
@@ -156,18 +163,15 @@ class Denoiser(Resampler):
         return x
 
 
-class Uniform(Model):
+class Uniform(OneNetwork):
     """Every pixel uniform over the 17 levels; ``log p(x) = -64 log 17 - gap`` (gap 0: exact)."""
 
     def __init__(self, *, name: str = "uniform", paradigm: Paradigm = Paradigm.LATENT_VARIABLE,
-                 likelihood: Likelihood = Likelihood.EXACT, gap: float = 0.0) -> None:
+                 likelihood: Likelihood = Likelihood.EXACT, gap: float = 0.0,
+                 conditional: bool = False) -> None:
         super().__init__(capabilities(paradigm, likelihood, SampleCost.single_pass(),
-                                      conditional=False), name=name)
-        self.net = Counted()
+                                      conditional=conditional), name=name)
         self.gap = gap
-
-    def networks(self) -> Mapping[str, torch.nn.Module]:
-        return {"net": self.net}
 
     def sample_batch(self, streams: KeyedStreams, condition: torch.Tensor | None,
                      **options: Any) -> torch.Tensor:
@@ -178,7 +182,7 @@ class Uniform(Model):
         return torch.full((len(x),), -64 * math.log(LEVELS) - self.gap)
 
 
-class ContinuousUniform(Model):
+class ContinuousUniform(OneNetwork):
     """A continuous 8x8 model: z uniform on [0, 17)^64, so log p(z) = -64 log 17 inside the cube.
 
     Dequantised digits (z = x + u) lie inside it, so its bits/dim at bin width 1 are exactly
@@ -192,10 +196,6 @@ class ContinuousUniform(Model):
                          sampling="uniform on the cube"),
             name=name,
         )
-        self.net = Counted()
-
-    def networks(self) -> Mapping[str, torch.nn.Module]:
-        return {"net": self.net}
 
     def sample_batch(self, streams: KeyedStreams, condition: torch.Tensor | None,
                      **options: Any) -> torch.Tensor:
@@ -207,7 +207,7 @@ class ContinuousUniform(Model):
         return torch.where(inside, -64 * math.log(LEVELS), -math.inf).float()
 
 
-class Gaussian2D(Model):
+class Gaussian2D(OneNetwork):
     """A 2-D standard Gaussian 'flow': exact likelihood, one pass; no digits, no image metrics."""
 
     def __init__(self) -> None:
@@ -217,10 +217,6 @@ class Gaussian2D(Model):
                          sampling="one pass"),
             name="gauss2d",
         )
-        self.net = Counted()
-
-    def networks(self) -> Mapping[str, torch.nn.Module]:
-        return {"net": self.net}
 
     def sample_batch(self, streams: KeyedStreams, condition: torch.Tensor | None,
                      **options: Any) -> torch.Tensor:
@@ -231,8 +227,9 @@ class Gaussian2D(Model):
         return -0.5 * (x**2).sum(1) - math.log(2 * math.pi)
 
 
-class ClassScores(Model):
-    """log p(x | c) = bias[c] + noise * N(0, 1) from the keyed streams, whatever x is.
+class ClassScores(Uniform):
+    """log p(x | c) = bias[c] + noise * N(0, 1) from the keyed streams, whatever x is (its
+    samples are :class:`Uniform`'s).
 
     With the same random numbers for every class of a row (common random numbers), a
     generative classifier on it predicts argmax(bias) for every image, however loud the noise.
@@ -243,18 +240,9 @@ class ClassScores(Model):
 
     def __init__(self, bias: torch.Tensor, *, noise: float = 0.0,
                  likelihood: Likelihood = Likelihood.BOUND) -> None:
-        super().__init__(capabilities(Paradigm.LATENT_VARIABLE, likelihood,
-                                      SampleCost.single_pass()), name="scores")
-        self.net = Counted()
+        super().__init__(name="scores", likelihood=likelihood, conditional=True)
         self.bias = bias.double()
         self.noise = noise
-
-    def networks(self) -> Mapping[str, torch.nn.Module]:
-        return {"net": self.net}
-
-    def sample_batch(self, streams: KeyedStreams, condition: torch.Tensor | None,
-                     **options: Any) -> torch.Tensor:
-        return self.net(streams.randint(LEVELS, 8, 8))
 
     def log_likelihood_batch(self, x: torch.Tensor, condition: torch.Tensor | None,
                              streams: KeyedStreams, **options: Any) -> torch.Tensor:
