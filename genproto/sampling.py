@@ -278,6 +278,54 @@ def _progress(total: int, enabled: bool, desc: str) -> Any:
     return tqdm(total=total, disable=not enabled, desc=desc, unit="sample", leave=False)
 
 
+def _plugin_bug(model: BatchModel, what: str, allowed: str) -> PluginError:
+    return PluginError(
+        f"model {model.name!r}: {what}", allowed=allowed,
+        fix="This is a bug in the plugin; report it to its authors",
+    )
+
+
+def _checked_samples(model: BatchModel, out: Any, size: int) -> torch.Tensor:
+    """``sample_batch``'s output, checked against the declared event space.
+
+    A plugin's bug becomes a :class:`PluginError` naming the model here, not a
+    wrong file later: not a tensor, a wrong shape, floats for a discrete event, a
+    level outside ``0..levels-1``, NaN or infinity. A floating dtype other than the
+    event's is converted (documented in the protocol). One reduction per batch.
+    """
+    event = model.capabilities.event
+    shape = (size, *event.shape)
+    if not isinstance(out, torch.Tensor):
+        raise _plugin_bug(model, f"sample_batch returned a {type(out).__name__}",
+                          f"one torch.Tensor of shape {shape}")
+    if tuple(out.shape) != shape:
+        raise _plugin_bug(
+            model, f"sample_batch returned shape {tuple(out.shape)} for a batch of {size}",
+            f"{shape}",
+        )
+    if not event.dtype.is_floating_point:
+        if out.is_floating_point() or out.dtype == torch.bool or out.is_complex():
+            raise PluginError(
+                f"model {model.name!r}: sample_batch returned {out.dtype} for a discrete event",
+                allowed=f"{event.dtype} levels",
+                fix="Round and convert the samples in sample_batch (a bug in the plugin)",
+            )
+        if out.numel():
+            low, high = (int(v) for v in torch.aminmax(out))
+            levels = event.levels or 0
+            if low < 0 or high >= levels:
+                raise _plugin_bug(
+                    model, f"sample_batch returned level {low if low < 0 else high}",
+                    f"levels 0..{levels - 1}",
+                )
+    elif out.is_floating_point() and not bool(torch.isfinite(out).all()):
+        bad = "NaN" if bool(out.isnan().any()) else "infinity"
+        raise _plugin_bug(model, f"sample_batch returned {bad}",
+                          "finite values (a NaN or inf usually means an option out of the "
+                          "model's working range, or a diverged network)")
+    return out if out.dtype == event.dtype else out.to(event.dtype)
+
+
 def iter_chunks(model: BatchModel, p: Plan) -> Iterator[tuple[int, torch.Tensor]]:
     """Yield ``(offset, samples)`` for consecutive batches of the plan.
 
@@ -285,7 +333,6 @@ def iter_chunks(model: BatchModel, p: Plan) -> Iterator[tuple[int, torch.Tensor]
     the global index of row ``r`` of a chunk is ``p.start + offset + r``.
     """
     caps = model.capabilities
-    event_dtype = caps.event.dtype
     with _sampling_mode(model, p.precision), _progress(p.n, p.progress, model.name) as bar:
         for offset in range(0, p.n, p.batch_size):
             size = min(p.batch_size, p.n - offset)
@@ -297,24 +344,7 @@ def iter_chunks(model: BatchModel, p: Plan) -> Iterator[tuple[int, torch.Tensor]
                 labels = streams.fork("condition").randint(caps.condition.num_classes)
             else:
                 labels = None
-            out = model.sample_batch(streams, labels, **p.options)
-            if out.shape != (size, *caps.event.shape) or out.dtype != event_dtype:
-                if out.shape == (size, *caps.event.shape) and out.is_floating_point() and \
-                        not event_dtype.is_floating_point:
-                    raise PluginError(
-                        f"model {model.name!r}: sample_batch returned {out.dtype} for a "
-                        "discrete event",
-                        allowed=f"{event_dtype} levels",
-                        fix="Round and convert the samples in sample_batch (a bug in the plugin)",
-                    )
-                if out.shape != (size, *caps.event.shape):
-                    raise PluginError(
-                        f"model {model.name!r}: sample_batch returned shape {tuple(out.shape)} "
-                        f"for a batch of {size}",
-                        allowed=f"{(size, *caps.event.shape)}",
-                        fix="This is a bug in the plugin; report it to its authors",
-                    )
-                out = out.to(event_dtype)
+            out = _checked_samples(model, model.sample_batch(streams, labels, **p.options), size)
             bar.update(size)
             yield offset, out
 
@@ -379,6 +409,27 @@ def class_marginal(
     return torch.logsumexp(torch.stack(values, dim=1), dim=1) - math.log(classes)
 
 
+def _checked_log_likelihood(model: BatchModel, out: Any, rows: int) -> torch.Tensor:
+    """``log_likelihood_batch``'s output: ``(rows,)`` floats, no NaN, no ``+inf``.
+
+    ``-inf`` is a valid log-probability (a point outside the support); a scalar or a
+    batch sum broadcast over the rows, NaN or ``+inf`` is a plugin's bug, reported here.
+    """
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (rows,) \
+            or not out.is_floating_point():
+        got = (f"shape {tuple(out.shape)} {out.dtype}" if isinstance(out, torch.Tensor)
+               else f"a {type(out).__name__}")
+        raise _plugin_bug(model, f"log_likelihood_batch returned {got} for {rows} rows",
+                          f"a floating tensor of shape ({rows},): one value per row")
+    if bool(out.isnan().any()):
+        raise _plugin_bug(model, "log_likelihood_batch returned NaN",
+                          "log-probabilities in [-inf, +inf): -inf outside the support")
+    if bool(out.isposinf().any()):
+        raise _plugin_bug(model, "log_likelihood_batch returned +inf",
+                          "log-probabilities in [-inf, +inf): a density must be finite")
+    return out
+
+
 def log_likelihood(
     model: BatchModel,
     x: Any,
@@ -399,14 +450,20 @@ def log_likelihood(
     values = model.check_likelihood_options(options)
     spec = caps.condition
 
+    def one(
+        data: torch.Tensor, labels: torch.Tensor | None, streams: KeyedStreams
+    ) -> torch.Tensor:
+        out = model.log_likelihood_batch(data, labels, streams, **values)
+        return _checked_log_likelihood(model, out, data.shape[0])
+
     def per_batch(
         data: torch.Tensor, labels: torch.Tensor | None, streams: KeyedStreams
     ) -> torch.Tensor:
         if spec is None or labels is not None:
-            return model.log_likelihood_batch(data, labels, streams, **values)
+            return one(data, labels, streams)
         return class_marginal(
-            lambda c, s: model.log_likelihood_batch(data, c, s, **values),
-            data.shape[0], spec.num_classes, streams, device=data.device,
+            lambda c, s: one(data, c, s), data.shape[0], spec.num_classes, streams,
+            device=data.device,
         )
 
     return evaluate_rows(model, x, condition, per_batch, seed=seed, batch_size=batch_size)

@@ -20,7 +20,6 @@ from genproto.data.digits import _arrays
 from genproto.errors import GenprotoError, InvalidArgumentError
 
 
-
 def _source_csv() -> Path | None:
     """scikit-learn's shipped digits.csv.gz, found without importing scikit-learn."""
     spec = importlib.util.find_spec("sklearn")

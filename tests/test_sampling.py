@@ -19,6 +19,7 @@ from genproto.errors import (
     DeviceError,
     InvalidArgumentError,
     OptionError,
+    PluginError,
 )
 from genproto.streams import KeyedStreams
 
@@ -280,3 +281,85 @@ def test_evaluate_rows_rejects_bad_input_before_calling(dice: Dice) -> None:
         sampling.evaluate_rows(dice, dice.sample(2, seed=0), 0, never, seed=-1)
     with pytest.raises(ConditionError):
         sampling.evaluate_rows(dice, dice.sample(2, seed=0), 7, never)
+
+
+# -- plugin output checked on every batch -----------------------------------------------------
+
+
+class _Returns(Dice):
+    """Dice whose sample_batch / log_likelihood_batch return a given bad value."""
+
+    def __init__(self, samples: Any = None, values: Any = None) -> None:
+        super().__init__()
+        self._samples, self._values = samples, values
+
+    def sample_batch(self, streams: KeyedStreams, condition: torch.Tensor | None,
+                     **options: Any) -> torch.Tensor:
+        good = super().sample_batch(streams, condition, **options)
+        return good if self._samples is None else self._samples(good)
+
+    def log_likelihood_batch(self, x: torch.Tensor, condition: torch.Tensor | None,
+                             streams: KeyedStreams, **options: Any) -> torch.Tensor:
+        good = super().log_likelihood_batch(x, condition, streams, **options)
+        return good if self._values is None else self._values(good)
+
+
+class _NaNWalker(Walker):
+    def sample_batch(self, streams: KeyedStreams, condition: torch.Tensor | None,
+                     **options: Any) -> torch.Tensor:
+        x = super().sample_batch(streams, condition, **options)
+        x[-1, 0] = self.poison
+        return x
+
+    poison = float("nan")
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (lambda x: (x, x), "returned a tuple"),
+        (lambda x: x + 5, "returned level (5|6|7|8|9)"),
+        (lambda x: x - 1, "returned level -1"),
+        (lambda x: x.float(), "float32 for a discrete event"),
+        (lambda x: x[:, :2], "shape"),
+    ],
+)
+def test_bad_samples_are_a_plugin_error_naming_the_model(bad: Any, message: str) -> None:
+    with pytest.raises(PluginError, match=rf"'dice'.*{message}"):
+        _Returns(samples=bad).sample(8, condition=0, seed=0)
+
+
+@pytest.mark.parametrize(("poison", "word"), [(float("nan"), "NaN"), (float("inf"), "infinity")])
+def test_non_finite_continuous_samples_are_a_plugin_error(poison: float, word: str) -> None:
+    walker = _NaNWalker()
+    walker.poison = poison
+    with pytest.raises(PluginError, match=f"'walker'.*{word}"):
+        walker.sample(4, seed=0)
+    with pytest.raises(PluginError, match=word):
+        list(walker.sample_iter(4, seed=0))
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (lambda v: v.sum(), r"shape \(\) "),
+        (lambda v: v[:, None], r"shape \(\d+, 1\)"),
+        (lambda v: v.tolist(), "a list"),
+        (lambda v: v.long(), "torch.int64"),
+        (lambda v: torch.full_like(v, float("nan")), "NaN"),
+        (lambda v: torch.full_like(v, float("inf")), r"\+inf"),
+    ],
+)
+def test_bad_log_likelihoods_are_a_plugin_error(bad: Any, message: str) -> None:
+    model = _Returns(values=bad)
+    x = Dice().sample(5, condition=1, seed=0)
+    with pytest.raises(PluginError, match=message):
+        model.log_likelihood(x, 1)
+    with pytest.raises(PluginError, match=message):  # the class marginal checks each class
+        model.log_likelihood(x)
+
+
+def test_minus_infinity_is_a_valid_log_likelihood() -> None:
+    model = _Returns(values=lambda v: torch.full_like(v, float("-inf")))
+    x = Dice().sample(3, condition=0, seed=0)
+    assert model.log_likelihood(x, 0).isneginf().all()
