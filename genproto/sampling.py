@@ -35,6 +35,7 @@ import contextlib
 import math
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -117,23 +118,28 @@ class EvaluationCounter:
 
     Used as a context manager; ``calls`` is the total since entry. A model
     whose output changes while no evaluation is counted is bypassing the
-    networks it declared (the contract suite checks for that).
+    networks it declared (the contract suite checks for that). Only calls made
+    by the thread that entered the counter count: forward hooks run in the
+    calling thread, so two threads sampling one model each count their own.
     """
 
     def __init__(self, networks: Mapping[str, torch.nn.Module]) -> None:
         self._networks = dict(networks)
         self._handles: list[Any] = []
+        self._thread = threading.get_ident()
         self.calls = 0
         self.by_network: dict[str, int] = dict.fromkeys(self._networks, 0)
 
     def _hook(self, name: str) -> Any:
         def hook(module: torch.nn.Module, args: Any, output: Any) -> None:
-            self.calls += 1
-            self.by_network[name] += 1
+            if threading.get_ident() == self._thread:
+                self.calls += 1
+                self.by_network[name] += 1
 
         return hook
 
     def __enter__(self) -> EvaluationCounter:
+        self._thread = threading.get_ident()
         for name, net in self._networks.items():
             self._handles.append(net.register_forward_hook(self._hook(name)))
         return self
@@ -245,21 +251,39 @@ def plan(
     return Plan(n, start, seed, batch_size, labels, values, device, precision, bool(progress))
 
 
+#: Modules some thread holds in eval mode: id -> (module, users, its mode before the first).
+_EVAL_HOLDS: dict[int, tuple[torch.nn.Module, int, bool]] = {}
+_EVAL_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def eval_mode(networks: Mapping[str, torch.nn.Module]) -> Iterator[None]:
     """Every module of ``networks`` in eval mode; each module's own mode restored on exit.
 
     Restoring module by module (not ``net.train(mode)``) keeps a deliberately
     frozen submodule, e.g. a BatchNorm in eval mode inside a training network, as it was.
+    Safe when several threads sample one model at once: the first to enter records
+    each module's mode, the last to leave restores it, so no thread switches a
+    network back to train mode while another is still sampling with it.
     """
-    modes = [(m, m.training) for net in networks.values() for m in net.modules()]
-    try:
+    modules = list({id(m): m for net in networks.values() for m in net.modules()}.values())
+    with _EVAL_LOCK:
+        for m in modules:
+            _, users, mode = _EVAL_HOLDS.get(id(m), (m, 0, m.training))
+            _EVAL_HOLDS[id(m)] = (m, users + 1, mode)
         for net in networks.values():
             net.eval()
+    try:
         yield
     finally:
-        for module, mode in modes:
-            module.training = mode
+        with _EVAL_LOCK:
+            for m in modules:
+                _, users, mode = _EVAL_HOLDS[id(m)]
+                if users == 1:
+                    del _EVAL_HOLDS[id(m)]
+                    m.training = mode
+                else:
+                    _EVAL_HOLDS[id(m)] = (m, users - 1, mode)
 
 
 @contextlib.contextmanager

@@ -363,3 +363,44 @@ def test_minus_infinity_is_a_valid_log_likelihood() -> None:
     model = _Returns(values=lambda v: torch.full_like(v, float("-inf")))
     x = Dice().sample(3, condition=0, seed=0)
     assert model.log_likelihood(x, 0).isneginf().all()
+
+
+# -- several threads sampling one model --------------------------------------------------------
+
+
+def test_threads_count_their_own_evaluations_and_leave_modes_as_they_were() -> None:
+    import threading
+
+    model = Walker()
+    model.net.train()
+    model.net[1].eval()  # a deliberately frozen submodule stays frozen
+    serial = [model.sample_run(64, seed=s, batch_size=8, steps=5) for s in range(4)]
+    results: dict[int, sampling.SampleResult] = {}
+    start = threading.Barrier(4)
+
+    def work(seed: int) -> None:
+        start.wait()
+        results[seed] = model.sample_run(64, seed=seed, batch_size=8, steps=5)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for seed, alone in enumerate(serial):
+        assert results[seed].evaluations_per_sample == alone.evaluations_per_sample == 5
+        torch.testing.assert_close(results[seed].samples, alone.samples, rtol=0, atol=0)
+    assert model.net.training
+    assert not model.net[1].training
+    assert model.net[0].training
+
+
+def test_eval_mode_nested_holds_until_the_last_leaves() -> None:
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    net.train()
+    nets = {"net": net}
+    with sampling.eval_mode(nets):
+        with sampling.eval_mode(nets):
+            assert not net.training
+        assert not net.training  # the outer holder is still sampling
+    assert net.training
