@@ -10,7 +10,8 @@ any number of models and the host controls what a registration may contain
 
     @hookimpl
     def register_models(register):
-        register("mymodel", MyModel, capabilities=MY_CAPABILITIES, options=MY_OPTIONS)
+        register("mymodel", MyModel, capabilities=MY_CAPABILITIES, options=MY_OPTIONS,
+                 shipped=Shipped("my_package", "weights/default", {"size": 64}))
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, Protocol
 
 import pluggy
 
-from genproto.options import Option
+from genproto.options import Option, Shipped
 from genproto.protocol import Capabilities
 
 __all__ = ["PROJECT", "RegisterModel", "Specs", "hookimpl", "hookspec"]
@@ -41,6 +42,7 @@ class RegisterModel(Protocol):
         capabilities: Capabilities,
         options: Sequence[Option] = (),
         description: str = "",
+        shipped: Shipped | Sequence[Shipped] = (),
     ) -> None: ...
 
 
@@ -54,5 +56,8 @@ class Specs:
         ``factory(**options)`` must return a ``GenerativeModel``; ``options`` declares
         the keyword options it accepts, validated by genproto before the call;
         ``capabilities`` are those of the model built with default options, used by
-        ``genproto list`` and ``registry.find`` without building the model.
+        ``genproto list`` and ``registry.find`` without building the model;
+        ``shipped`` declares packaged weights, for which the registry adds and handles
+        the ``pretrained`` option (optional: registrations without it are unchanged,
+        so adding it needed no protocol version bump).
         """

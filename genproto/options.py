@@ -6,6 +6,10 @@ user passes against them before the plugin sees it, so a typo or an
 out-of-range value fails with an error naming the option, the bad value and
 the allowed ones, instead of a ``TypeError`` from deep inside a constructor.
 Unknown options are errors, never ignored.
+
+A plugin whose package ships trained weights declares them as :class:`Shipped`
+values at registration; the registry then owns the ``pretrained`` factory
+option (see :mod:`genproto.registry`).
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import attrs
 
 from genproto.errors import OptionError, OptionTypeError
 
-__all__ = ["Option", "validate_options"]
+__all__ = ["Option", "Shipped", "validate_options"]
 
 _TYPES = (bool, int, float, str)
 
@@ -126,3 +131,62 @@ def validate_options(
         name: spec.validate(given[name], where=where) if name in given else spec.default
         for name, spec in specs.items()
     }
+
+
+def _read_only(options: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(options))
+
+
+def _path(parts: str | Sequence[str]) -> tuple[str, ...]:
+    return tuple(parts.split("/")) if isinstance(parts, str) else tuple(parts)
+
+
+@attrs.frozen
+class Shipped:
+    """Trained weights packaged inside a plugin, and the configuration they fit.
+
+    Declared at registration (``register(..., shipped=Shipped(...))``, one value or a
+    sequence of them); the registry then adds the ``pretrained`` factory option, loads
+    the weights through ``Model.load_packaged_weights`` when it is True, and refuses a
+    configuration no shipped checkpoint fits with a
+    :class:`~genproto.errors.NoShippedWeights` error that says how to train it.
+
+    Attributes:
+        package: the import name of the package that holds the checkpoint, e.g.
+            ``"genproto_vae"``.
+        path: the checkpoint folder inside the package, e.g. ``("weights", "digits")``
+            (``"weights/digits"`` is accepted too).
+        options: the factory options the weights were trained with. Options not named
+            are free (training choices such as a loss); a tuple lists every accepted
+            value, e.g. ``{"hidden": (None, 256)}`` where ``None`` means "the default, 256".
+    """
+
+    package: str
+    path: tuple[str, ...] = attrs.field(converter=_path)
+    options: Mapping[str, Any] = attrs.field(converter=_read_only, hash=False)
+
+    def accepted(self, name: str) -> tuple[Any, ...]:
+        """The values of option ``name`` these weights fit."""
+        value = self.options[name]
+        return value if isinstance(value, tuple) else (value,)
+
+    def differing(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The options in ``values`` that these weights do not fit (empty: they fit)."""
+        return {
+            name: values[name]
+            for name in self.options
+            if name in values and not any(_same(values[name], a) for a in self.accepted(name))
+        }
+
+    def describe(self) -> str:
+        """``dataset='digits', hidden=None|256`` for messages."""
+        return ", ".join(
+            f"{name}={'|'.join(repr(a) for a in self.accepted(name))}" for name in self.options
+        )
+
+
+def _same(value: Any, accepted: Any) -> bool:
+    """Equal, where a bool equals only the same bool (``True`` is not ``1``)."""
+    if isinstance(value, bool) or isinstance(accepted, bool):
+        return value is accepted
+    return bool(value == accepted)

@@ -9,6 +9,13 @@ reported (distribution, version, cause) while every other one still loads.
 ``check_pending`` catches misspelled hook names, which pluggy would otherwise
 register silently.
 
+A registration may declare the trained weights its package ships
+(``shipped=Shipped(...)``, see :class:`genproto.options.Shipped`). The registry
+then owns the ``pretrained`` factory option (default True): it loads the weights
+of the shipped configuration the options fit, and refuses any other
+configuration with :class:`~genproto.errors.NoShippedWeights`, which says how to
+train it. The plugin's factory never sees ``pretrained``.
+
 The environment variable ``GENPROTO_PLUGINS`` (comma-separated entry-point or
 distribution names; empty for none) restricts which plugins load.
 
@@ -25,7 +32,7 @@ import difflib
 import importlib.metadata
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -35,11 +42,12 @@ from genproto.errors import (
     DuplicateModelError,
     GenprotoError,
     InvalidArgumentError,
+    NoShippedWeights,
     PluginError,
     UnknownModelError,
 )
 from genproto.hookspecs import PROJECT, Specs
-from genproto.options import Option, validate_options
+from genproto.options import Option, Shipped, validate_options
 from genproto.protocol import (
     Capabilities,
     CostGrowth,
@@ -69,11 +77,16 @@ __all__ = [
 ENTRY_POINT_GROUP = "genproto"
 ENV_PLUGINS = "GENPROTO_PLUGINS"
 IN_PROCESS = "<in-process>"
+PRETRAINED = "pretrained"
 
 
 @attrs.frozen
 class ModelEntry:
-    """A registered model: how to build it and what it declares, before it is built."""
+    """A registered model: how to build it and what it declares, before it is built.
+
+    ``options`` are the factory's declared options, plus ``pretrained`` when the
+    registration declares ``shipped`` weights.
+    """
 
     name: str
     factory: Callable[..., Any] = attrs.field(eq=False, repr=False)
@@ -83,6 +96,7 @@ class ModelEntry:
     plugin: str
     distribution: str | None
     version: str | None
+    shipped: tuple[Shipped, ...] = ()
 
 
 @attrs.frozen
@@ -125,6 +139,74 @@ def _coerce_enum(enum_type: type[Any], value: Any, argument: str) -> Any:
             value=value,
             allowed=", ".join(repr(m.value) for m in enum_type),
         ) from None
+
+
+def _shipped_tuple(shipped: Shipped | Sequence[Shipped]) -> tuple[Shipped, ...]:
+    return (shipped,) if isinstance(shipped, Shipped) else tuple(shipped)
+
+
+def _declared_options(
+    name: str, options: Sequence[Option], shipped: tuple[Shipped, ...]
+) -> tuple[Option, ...]:
+    """The factory's options, plus the registry's own ``pretrained`` when weights ship.
+
+    Checks that every shipped configuration names declared options with allowed values.
+    """
+    declared = tuple(options)
+    if not shipped:
+        return declared
+    if not all(isinstance(s, Shipped) for s in shipped):
+        raise PluginError(f"shipped weights of model {name!r}", value=shipped,
+                          allowed="a genproto.options.Shipped or a sequence of them")
+    specs = {o.name: o for o in declared if isinstance(o, Option)}
+    if PRETRAINED in specs:
+        raise PluginError(
+            f"model {name!r} declares its own {PRETRAINED!r} option beside shipped weights",
+            allowed=f"shipped=... alone: the registry adds {PRETRAINED!r}",
+            fix=f"Remove the {PRETRAINED!r} Option and its handling from the factory",
+        )
+    for weights in shipped:
+        for option in weights.options:
+            spec = specs.get(option)
+            if spec is None:
+                raise PluginError(
+                    f"shipped weights {'/'.join(weights.path)} of model {name!r} name an "
+                    "undeclared option", value=option, allowed=", ".join(specs) or "no options",
+                )
+            for value in weights.accepted(option):
+                try:
+                    spec.validate(value, where=f"shipped weights of model {name!r}")
+                except GenprotoError as exc:
+                    raise PluginError(str(exc)) from None
+    where = " or ".join(f"({s.describe()})" for s in shipped)
+    pretrained = Option(PRETRAINED, bool, True,
+                        f"load the shipped weights (only with {where}); False: untrained")
+    return (*declared, pretrained)
+
+
+def _cli_value(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _shipped_weights(entry: ModelEntry, values: Mapping[str, Any]) -> Shipped | None:
+    """The shipped weights that fit ``values`` (None with ``pretrained=False``), or raise."""
+    if not entry.shipped or not values[PRETRAINED]:
+        return None
+    for weights in entry.shipped:
+        if not weights.differing(values):
+            return weights
+    nearest = min(entry.shipped, key=lambda w: len(w.differing(values)))
+    asked = "".join(
+        f"-M {o.name}={_cli_value(values[o.name])} "
+        for o in entry.options
+        if o.name != PRETRAINED and values[o.name] != o.default
+    )
+    raise NoShippedWeights(
+        entry.name,
+        configurations=[w.describe() for w in entry.shipped],
+        differing=nearest.differing(values),
+        command=f"genproto train {entry.name} {asked}-M {PRETRAINED}=false -o DIR",
+    )
 
 
 class Registry:
@@ -260,17 +342,20 @@ class Registry:
             capabilities: Capabilities,
             options: Sequence[Option] = (),
             description: str = "",
+            shipped: Shipped | Sequence[Shipped] = (),
         ) -> None:
+            weights = _shipped_tuple(shipped)
             self._add_entry(
                 ModelEntry(
                     name,
                     factory,
                     capabilities,
-                    tuple(options),
+                    _declared_options(name, options, weights),
                     description,
                     plugin_name,
                     distribution,
                     version,
+                    weights,
                 )
             )
             registered.append(name)
@@ -323,12 +408,15 @@ class Registry:
         capabilities: Capabilities,
         options: Sequence[Option] = (),
         description: str = "",
+        shipped: Shipped | Sequence[Shipped] = (),
     ) -> ModelEntry:
         """Register a model factory from the running program (no plugin needed)."""
         self._ensure_loaded()
         with self._lock:
+            weights = _shipped_tuple(shipped)
             entry = ModelEntry(
-                name, factory, capabilities, tuple(options), description, IN_PROCESS, None, None
+                name, factory, capabilities, _declared_options(name, options, weights),
+                description, IN_PROCESS, None, None, weights,
             )
             self._add_entry(entry)
             return entry
@@ -357,11 +445,17 @@ class Registry:
         return found
 
     def get(self, name: str, **options: Any) -> GenerativeModel:
-        """Build a ready model: options are validated against the declared ones first."""
+        """Build a ready model: options are validated against the declared ones first.
+
+        With shipped weights declared, ``pretrained`` (default True) loads them; a
+        configuration they do not fit raises :class:`~genproto.errors.NoShippedWeights`.
+        """
         entry = self.entry(name)
         values = validate_options(options, entry.options, where=f"model {name!r}")
+        weights = _shipped_weights(entry, values)
+        arguments = {k: v for k, v in values.items() if not (entry.shipped and k == PRETRAINED)}
         try:
-            model = entry.factory(**values)
+            model = entry.factory(**arguments)
         except GenprotoError:
             raise
         except Exception as exc:
@@ -377,6 +471,15 @@ class Registry:
                 allowed="an object implementing genproto.GenerativeModel",
                 fix="This is a bug in the plugin; report it to its authors",
             )
+        if weights is not None:
+            load = getattr(model, "load_packaged_weights", None)
+            if not callable(load):
+                raise PluginError(
+                    f"model {name!r} declares shipped weights but its factory returned",
+                    value=model, allowed="a genproto.Model (which has load_packaged_weights)",
+                    fix="This is a bug in the plugin; report it to its authors",
+                )
+            load(weights.package, *weights.path)
         bind = getattr(model, "bind_origin", None)
         if callable(bind):
             bind(name=name, options=values, distribution=entry.distribution, version=entry.version)
@@ -494,9 +597,11 @@ def register(
     capabilities: Capabilities,
     options: Sequence[Option] = (),
     description: str = "",
+    shipped: Shipped | Sequence[Shipped] = (),
 ) -> ModelEntry:
     """Register a model factory in the default registry from the running program."""
     return default().register(
-        name, factory, capabilities=capabilities, options=options, description=description
+        name, factory, capabilities=capabilities, options=options, description=description,
+        shipped=shipped,
     )
 

@@ -17,17 +17,22 @@ the adversarial game, noise-prediction MSE). This module does the rest, once:
   ``--resume`` can continue;
 * the global RNGs are never touched (network initialisation uses
   :func:`seeded_init`, which forks and restores them).
+
+Two small helpers every plugin's ``train_step`` shares: :func:`warmup_cosine`,
+the learning-rate schedule, and :func:`require_setup`, the one way to refuse a
+step before ``setup_training`` (:class:`~genproto.errors.TrainingNotSetUp`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
 import torch
@@ -35,11 +40,25 @@ from safetensors.torch import load_file, save
 
 from genproto._atomic import atomic_write_bytes
 from genproto.data.dataset import Dataset
-from genproto.errors import CheckpointError, CheckpointNotFoundError, InvalidArgumentError
+from genproto.errors import (
+    CheckpointError,
+    CheckpointNotFoundError,
+    InvalidArgumentError,
+    TrainingNotSetUp,
+)
 from genproto.streams import KeyedStreams
 from genproto.validation import check_seed
 
-__all__ = ["Batch", "TrainResult", "TrainSettings", "Trainable", "fit", "seeded_init"]
+__all__ = [
+    "Batch",
+    "TrainResult",
+    "TrainSettings",
+    "Trainable",
+    "fit",
+    "require_setup",
+    "seeded_init",
+    "warmup_cosine",
+]
 
 STATE_TENSORS = "training.safetensors"
 STATE_JSON = "training.json"
@@ -56,6 +75,50 @@ def seeded_init(seed: int) -> Iterator[None]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
+
+
+def warmup_cosine(
+    step: int,
+    *,
+    peak: float,
+    total: int,
+    warmup: int = 0,
+    floor: float = 0.0,
+    cosine_from: int | None = None,
+) -> float:
+    """The learning rate at ``step`` (0-based): linear warm-up, then cosine decay.
+
+    Linear warm-up over the first ``warmup`` steps (Goyal et al. 2017, "Accurate, Large
+    Minibatch SGD", section 2.2: ``peak * (step + 1) / warmup``), then the cosine
+    annealing of Loshchilov & Hutter 2017 ("SGDR", eq. 5, without restarts) from
+    ``peak`` down to ``floor * peak`` at ``total``::
+
+        progress = min(1, (step - cosine_from) / max(1, total - cosine_from))
+        lr = peak * (floor + (1 - floor) * 0.5 * (1 + cos(pi * progress)))
+
+    ``cosine_from`` is where the cosine's phase starts: by default where the warm-up
+    ends (the decay spans the rest of the run); ``0`` puts the whole run on one cosine,
+    which the warm-up then overrides at the start.
+    """
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    start = warmup if cosine_from is None else cosine_from
+    progress = min(1.0, (step - start) / max(1, total - start))
+    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+_State = TypeVar("_State")
+
+
+def require_setup(state: _State | None, *, model: str) -> _State:
+    """``state`` (an optimiser, the settings ...) as built by ``setup_training``.
+
+    Raises:
+        TrainingNotSetUp: ``state`` is still ``None``: ``train_step`` came first.
+    """
+    if state is None:
+        raise TrainingNotSetUp(model)
+    return state
 
 
 def _positive_int(instance: Any, attribute: attrs.Attribute[int], value: int) -> None:

@@ -16,13 +16,14 @@ import pytest
 from genproto.errors import (
     DuplicateModelError,
     InvalidArgumentError,
+    NoShippedWeights,
     OptionError,
     OptionTypeError,
     PluginError,
     UnknownModelError,
 )
 from genproto.hookspecs import hookimpl
-from genproto.options import Option
+from genproto.options import Option, Shipped
 from genproto.protocol import (
     Capabilities,
     EventSpace,
@@ -244,3 +245,85 @@ def test_plugin_records_list_hooks_and_models(registry: Registry) -> None:
     assert record.hooks == ("register_models",)
     assert set(record.models) == {"flow", "gan", "diffusion", "latent"}
     assert record.label() == "good (genproto-good 1.2.3)"
+
+
+# -- shipped weights: the registry owns ``pretrained`` ------------------------------------------
+
+
+class WeightedModel(FakeModel):
+    """A FakeModel that records which packaged checkpoint it was asked to load."""
+
+    loaded: tuple[str, ...] | None = None
+
+    def load_packaged_weights(self, package: str, *parts: str) -> None:
+        self.loaded = (package, *parts)
+
+    def bind_origin(self, **origin: Any) -> None:
+        self.origin = origin
+
+
+SIZES = [Option("dataset", str, "digits", choices=("digits", "toy")),
+         Option("hidden", int, None, minimum=1, nullable=True),
+         Option("loss", str, "hinge", choices=("hinge", "bce"))]
+SHIPPED = [Shipped("pkg", "weights/digits", {"dataset": "digits", "hidden": (None, 256)}),
+           Shipped("pkg", ("weights", "toy"), {"dataset": "toy", "hidden": (None, 64)})]
+
+
+@pytest.fixture
+def weighted() -> Registry:
+    reg = Registry(entry_points=False)
+    reg.register("w", lambda **o: WeightedModel(FLOW, **o), capabilities=FLOW, options=SIZES,
+                 shipped=SHIPPED)
+    return reg
+
+
+def test_shipped_weights_load_by_default_and_the_factory_never_sees_pretrained(
+    weighted: Registry,
+) -> None:
+    assert [o.name for o in weighted.entry("w").options][-1] == "pretrained"
+    model: Any = weighted.get("w")
+    assert model.loaded == ("pkg", "weights", "digits")
+    assert model.options == {"dataset": "digits", "hidden": None, "loss": "hinge"}
+    assert model.origin["options"]["pretrained"] is True  # checkpoints record it, as before
+    toy: Any = weighted.get("w", dataset="toy", hidden=64, loss="bce")
+    assert toy.loaded == ("pkg", "weights", "toy")
+    untrained: Any = weighted.get("w", hidden=8, pretrained=False)
+    assert untrained.loaded is None
+    assert untrained.options == {"dataset": "digits", "hidden": 8, "loss": "hinge"}
+
+
+def test_a_configuration_without_shipped_weights_says_how_to_train_it(weighted: Registry) -> None:
+    with pytest.raises(NoShippedWeights) as info:
+        weighted.get("w", hidden=8, loss="bce")
+    error = info.value
+    assert isinstance(error, OptionError)
+    assert isinstance(error, ValueError)
+    assert error.option == "pretrained"
+    assert error.differing == {"hidden": 8}
+    assert error.configurations == ("dataset='digits', hidden=None|256",
+                                    "dataset='toy', hidden=None|64")
+    assert error.command == "genproto train w -M hidden=8 -M loss=bce -M pretrained=false -o DIR"
+    assert "Pass pretrained=False and train it: genproto train w" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("options", "shipped", "phrase"),
+    [(SIZES, Shipped("pkg", "w", {"hiden": 3}), "undeclared option"),
+     (SIZES, Shipped("pkg", "w", {"hidden": 0}), "hidden"),
+     ([*SIZES, Option("pretrained", bool, True)], SHIPPED[0], "its own 'pretrained'"),
+     (SIZES, ["weights/digits"], "Shipped")],
+)
+def test_malformed_shipped_weights_are_plugin_errors(options: list[Option], shipped: Any,
+                                                     phrase: str) -> None:
+    with pytest.raises(PluginError, match=phrase):
+        Registry(entry_points=False).register("w", FakeModel, capabilities=FLOW,
+                                              options=options, shipped=shipped)
+
+
+def test_shipped_weights_need_a_model_that_can_load_them() -> None:
+    reg = Registry(entry_points=False)
+    reg.register("w", lambda **o: FakeModel(FLOW), capabilities=FLOW, options=SIZES,
+                 shipped=SHIPPED)
+    with pytest.raises(PluginError, match="load_packaged_weights"):
+        reg.get("w")
+    assert isinstance(reg.get("w", pretrained=False), FakeModel)

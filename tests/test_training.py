@@ -1,8 +1,10 @@
-"""The shared training loop: determinism, exact resume, untouched global RNG."""
+"""The shared training loop: determinism, exact resume, untouched global RNG; its helpers."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,11 +15,26 @@ import torch
 import genproto
 from genproto.data import load_toy2d
 from genproto.data.dataset import Dataset
-from genproto.errors import CheckpointNotFoundError, InvalidArgumentError
+from genproto.errors import (
+    CheckpointNotFoundError,
+    ContractViolation,
+    GenprotoError,
+    InvalidArgumentError,
+    TrainingNotSetUp,
+)
 from genproto.model import Model
 from genproto.registry import Registry
 from genproto.streams import KeyedStreams
-from genproto.training import Batch, Trainable, TrainSettings, fit, seeded_init
+from genproto.testing.training import check_training
+from genproto.training import (
+    Batch,
+    Trainable,
+    TrainSettings,
+    fit,
+    require_setup,
+    seeded_init,
+    warmup_cosine,
+)
 
 CAPS = genproto.Capabilities(
     genproto.Paradigm.FLOW, genproto.Likelihood.EXACT, genproto.SampleCost.single_pass(),
@@ -32,6 +49,7 @@ class LearnedGaussian(Model):
         super().__init__(CAPS, name="learned")
         with seeded_init(3):
             self.net = torch.nn.Linear(2, 2)
+        self.opt: torch.optim.Optimizer | None = None
 
     def networks(self) -> Mapping[str, torch.nn.Module]:
         return {"net": self.net}
@@ -60,16 +78,20 @@ class LearnedGaussian(Model):
         return {"adam": self.opt}
 
     def train_step(self, batch: Batch) -> Mapping[str, float]:
+        opt = require_setup(self.opt, model=self.name)
         # a little keyed noise so the streams matter for reproducibility
-        x = batch.x + 0.01 * batch.streams.normal(2)
+        x = batch.x + self.noise(batch)
         loss = -self._dist().log_prob(x).mean()
-        self.opt.zero_grad()
+        opt.zero_grad()
         loss.backward()
-        self.opt.step()
+        opt.step()
         return {"nll": float(loss.detach())}
 
     def training_report(self) -> Mapping[str, float]:
         return {"scale": float(self.net.weight.abs().mean())}
+
+    def noise(self, batch: Batch) -> torch.Tensor:
+        return 0.01 * batch.streams.normal(2)
 
 
 def weights(model: Model) -> dict[str, torch.Tensor]:
@@ -142,3 +164,72 @@ def test_bad_settings_are_typed_errors(field: str, value: Any) -> None:
     kwargs: dict[str, Any] = {"steps": 10, field: value}
     with pytest.raises(InvalidArgumentError, match=field if field != "seed" else "seed"):
         TrainSettings(**kwargs)
+
+
+# -- the helpers every plugin's train_step shares ------------------------------------------------
+
+
+def _old_schedules(step: int, peak: float, total: int) -> dict[str, float]:
+    """The four plugins' schedules as they were written before genproto.training had one."""
+    ar = peak * (step + 1) / 100 if step < 100 else peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(
+        math.pi * min(1.0, (step - 100) / max(1, total - 100)))))
+    diffusion = peak * (step + 1) / 200 if step < 200 else peak * 0.5 * (1 + math.cos(
+        math.pi * ((step - 200) / max(1, total - 200))))
+    flow = peak * (step + 1) / 200 if step < 200 else peak * 0.5 * (1 + math.cos(
+        math.pi * min(step / total, 1.0)))
+    vae = peak * 0.5 * (1 + math.cos(math.pi * min(step / total, 1.0)))
+    return {"ar": ar, "diffusion": diffusion, "flow": flow, "vae": vae}
+
+
+@pytest.mark.parametrize(("peak", "total"), [(2e-3, 1500), (1e-3, 20_000), (2e-3, 3000),
+                                             (1e-3, 4000), (3e-4, 7)])
+def test_warmup_cosine_gives_each_plugin_its_old_numbers_exactly(peak: float,
+                                                                 total: int) -> None:
+    settings = {"ar": {"warmup": 100, "floor": 0.1}, "diffusion": {"warmup": 200},
+                "flow": {"warmup": 200, "cosine_from": 0}, "vae": {}}
+    for step in [*range(0, total, max(1, total // 997)), total - 1]:
+        old = _old_schedules(step, peak, total)
+        for name, kwargs in settings.items():
+            new = warmup_cosine(step, peak=peak, total=total, **kwargs)  # type: ignore[arg-type]
+            assert new == old[name], (name, step)  # bit for bit: the shipped runs replay
+
+
+def test_warmup_cosine_shape() -> None:
+    lrs = [warmup_cosine(s, peak=1.0, total=100, warmup=10, floor=0.1) for s in range(100)]
+    assert lrs[:10] == [pytest.approx((s + 1) / 10) for s in range(10)]
+    assert lrs[10] == 1.0
+    assert all(a >= b for a, b in itertools.pairwise(lrs[10:]))
+    assert warmup_cosine(100, peak=1.0, total=100, floor=0.1) == pytest.approx(0.1)
+
+
+def test_training_before_setup_is_one_typed_error() -> None:
+    model = LearnedGaussian()
+    with pytest.raises(TrainingNotSetUp) as info:
+        model.train_step(Batch(torch.zeros(2, 2), None, KeyedStreams.for_range(0, 0, 2), 0))
+    assert isinstance(info.value, RuntimeError)
+    assert isinstance(info.value, GenprotoError)
+    assert info.value.model == "learned"
+    assert "setup_training(settings) first" in str(info.value)
+    assert require_setup(3, model="m") == 3
+
+
+def test_training_contract_holds_for_a_keyed_model() -> None:
+    check_training(LearnedGaussian)
+
+
+class GlobalNoise(LearnedGaussian):
+    def noise(self, batch: Batch) -> torch.Tensor:
+        return 0.01 * torch.randn(batch.x.shape)
+
+
+class Unguarded(LearnedGaussian):
+    def __init__(self) -> None:
+        super().__init__()
+        del self.opt  # train_step before setup fails with an AttributeError, not the typed error
+
+
+def test_training_contract_catches_global_randomness_and_untyped_errors() -> None:
+    with pytest.raises(ContractViolation, match="global RNG"):
+        check_training(GlobalNoise)
+    with pytest.raises(ContractViolation, match="AttributeError.*TrainingNotSetUp"):
+        check_training(Unguarded)

@@ -1,11 +1,12 @@
-"""The hook implementation: registers :class:`~genproto_ar.model.PixelAR` as ``"ar"``."""
+"""Registers :class:`~genproto_ar.model.PixelAR` as ``"ar"``; its weights ship in ``weights/``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from genproto.hookspecs import hookimpl
-from genproto.options import Option
+from genproto.options import Option, Shipped
+from genproto_ar.model import DEFAULTS, PixelAR, capabilities
 
 OPTIONS = (
     Option("dataset", str, "digits", "training data: the 8x8 digits (17 grey levels)",
@@ -15,26 +16,12 @@ OPTIONS = (
     Option("heads", int, 4, "attention heads", minimum=1, maximum=32),
     Option("dropout", float, 0.1, "dropout while training (rounded to 1/256)",
            minimum=0.0, maximum=0.5),
-    Option("pretrained", bool, True,
-           "load the shipped weights (only for the default configuration)"),
 )
-
-
-def _factory(**options: Any) -> Any:
-    from genproto_ar.model import PixelAR  # import torch code only when a model is built
-
-    return PixelAR(**options)
 
 
 @hookimpl
 def register_models(register: Any) -> None:
-    from genproto_ar.model import capabilities
-
-    register(
-        "ar",
-        _factory,
-        capabilities=capabilities(),
-        options=OPTIONS,
-        description="autoregressive transformer over the 64 pixels (exact likelihood, "
-        "KV-cache sampling, temperature/top-k)",
-    )
+    register("ar", PixelAR, capabilities=capabilities(), options=OPTIONS,
+             shipped=Shipped("genproto_ar", "weights/digits", DEFAULTS),
+             description="autoregressive transformer over the 64 pixels (exact likelihood, "
+             "KV-cache sampling, temperature/top-k)")

@@ -22,6 +22,7 @@ from genproto.data import load_digits
 from genproto.errors import OptionError, OptionTypeError
 from genproto.metrics import conditional_accuracy
 from genproto.sampling import run
+from genproto.testing.training import check_training
 from genproto_ar.model import LEVELS, PIXELS, PixelAR
 
 
@@ -34,7 +35,7 @@ def model() -> PixelAR:
 
 @pytest.fixture(scope="module")
 def small() -> PixelAR:
-    return PixelAR(layers=1, width=16, heads=2, pretrained=False)
+    return PixelAR(layers=1, width=16, heads=2)
 
 
 @pytest.fixture(scope="module")
@@ -229,7 +230,7 @@ def test_training_is_seeded_and_lowers_the_loss(tmp_path: Path) -> None:
     settings = TrainSettings(steps=6, batch_size=16, lr=3e-3, seed=1, report_every=100)
     hashes, losses = [], []
     for run_dir in ("a", "b"):
-        m = PixelAR(layers=1, width=16, heads=2, pretrained=False)
+        m = PixelAR(layers=1, width=16, heads=2)
         result = fit(m, tmp_path / run_dir, settings=settings, progress=False, log=lambda s: None)
         hashes.append(m.weights_sha256())
         losses.append(result.last_losses["nll_bits_per_dim"])
@@ -240,11 +241,11 @@ def test_training_is_seeded_and_lowers_the_loss(tmp_path: Path) -> None:
     def interrupt(text: str) -> None:
         raise KeyboardInterrupt
 
-    m = PixelAR(layers=1, width=16, heads=2, pretrained=False)
+    m = PixelAR(layers=1, width=16, heads=2)
     with pytest.raises(KeyboardInterrupt):
         fit(m, tmp_path / "c", settings=attrs.evolve(settings, save_every=1, report_every=3),
             progress=False, log=interrupt)
-    m = PixelAR(layers=1, width=16, heads=2, pretrained=False)
+    m = PixelAR(layers=1, width=16, heads=2)
     fit(m, tmp_path / "c", settings=settings, resume=True, progress=False, log=lambda s: None)
     assert m.weights_sha256() == hashes[0]
 
@@ -261,3 +262,8 @@ def test_conditional_accuracy_of_1000_samples_at_temperature_1(model: PixelAR) -
 def test_registry_get_returns_sevens(model: PixelAR) -> None:
     sevens = registry.get("ar").sample(16, condition=7, seed=0)
     assert conditional_accuracy(sevens, 7) >= 0.8
+
+
+def test_training_contract() -> None:
+    """train_step before setup is a typed error; steps are keyed and leave the global RNG alone."""
+    check_training(lambda: PixelAR(layers=1, width=16, heads=2))

@@ -56,7 +56,7 @@ from genproto.protocol import (
     SampleCost,
 )
 from genproto.streams import KeyedStreams
-from genproto.training import Batch, TrainSettings, seeded_init
+from genproto.training import Batch, TrainSettings, require_setup, seeded_init, warmup_cosine
 
 __all__ = [
     "CLASSES",
@@ -64,6 +64,7 @@ __all__ = [
     "Denoiser",
     "DigitsDiffusion",
     "ToyDiffusion",
+    "build",
     "capabilities",
     "cosine_schedule",
 ]
@@ -494,18 +495,9 @@ class Diffusion(Model):
         self._optimizer = torch.optim.Adam(self.net.parameters(), lr=settings.lr)
         return {"adam": self._optimizer}
 
-    def _lr(self, step: int) -> float:
-        """Linear warm-up over 200 steps, then cosine decay to 0 (the peak is settings.lr)."""
-        assert self._settings is not None
-        total, warm = self._settings.steps, 200
-        if step < warm:
-            return self._settings.lr * (step + 1) / warm
-        progress = (step - warm) / max(1, total - warm)
-        return self._settings.lr * 0.5 * (1 + math.cos(math.pi * progress))
-
     def train_step(self, batch: Batch) -> Mapping[str, float]:
-        if self._optimizer is None:
-            raise RuntimeError("call setup_training() before train_step()")
+        optimizer = require_setup(self._optimizer, model=self.name)
+        settings = require_setup(self._settings, model=self.name)
         x0 = self.encode(batch.x)  # (B, *shape) in diffusion space
         b = x0.shape[0]
         # 1. t ~ U{1..T}, eps ~ N(0, I), and label dropout, all from the examples' streams.
@@ -523,12 +515,14 @@ class Diffusion(Model):
         # 3. L_simple = ||eps - eps_theta(x_t, t, y)||^2 (Ho et al. eq. 14).
         self.net.train()
         loss = F.mse_loss(self.net(xt, t.to(x0.device).float(), y), eps)
-        for group in self._optimizer.param_groups:
-            group["lr"] = self._lr(batch.step)
-        self._optimizer.zero_grad(set_to_none=True)
+        # 4. Adam at a learning rate warmed up over 200 steps, then cosine-decayed to 0.
+        lr = warmup_cosine(batch.step, peak=settings.lr, total=settings.steps, warmup=200)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        optimizer.zero_grad(set_to_none=True)
         torch.autograd.backward(loss)
-        self._optimizer.step()
-        if self._settings is not None and batch.step + 1 == self._settings.steps:
+        optimizer.step()
+        if batch.step + 1 == settings.steps:
             self.on_training_end()
         return {"loss": float(loss.detach())}
 
@@ -689,3 +683,12 @@ class ToyDiffusion(Diffusion):
             (grad,) = torch.autograd.grad(eps[:, d].sum(), zin, retain_graph=d == 0)
             div = div + grad[:, d]
         return (sigmabar * eps).detach().double(), (sigmabar * div).detach().double()
+
+
+def build(dataset: str = "digits", hidden: int | None = None, blocks: int | None = None,
+          seed: int = 0) -> Diffusion:
+    """The factory behind ``genproto.registry.get("diffusion", **options)``: the digits model,
+    or a toy 2-D one; ``None`` sizes are the data's defaults (256 or 128 hidden, 3 blocks)."""
+    if dataset == "digits":
+        return DigitsDiffusion(hidden=hidden or 256, blocks=blocks or 3, seed=seed)
+    return ToyDiffusion(dataset=dataset, hidden=hidden or 128, blocks=blocks or 3, seed=seed)

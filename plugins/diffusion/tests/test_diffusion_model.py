@@ -16,6 +16,7 @@ from genproto.errors import OptionError, OptionTypeError
 from genproto.metrics import bits_per_dim, conditional_accuracy, digits_frechet, frechet_floor
 from genproto.protocol import Likelihood
 from genproto.sampling import run
+from genproto.testing.training import check_training
 from genproto_diffusion.model import (
     DEFAULT_STEPS,
     DigitsDiffusion,
@@ -260,3 +261,9 @@ def test_fit_reverse_variances_rejects_bad_input(model: DigitsDiffusion) -> None
     with pytest.raises(InputError, match="x0 shape"):
         model.fit_reverse_variances(torch.zeros(0, 64), None)
     assert torch.equal(model.net.reverse_mse, before)  # nothing was fitted
+
+
+def test_training_contract() -> None:
+    """train_step before setup is a typed error; steps are keyed and leave the global RNG alone."""
+    check_training(lambda: genproto.registry.get("diffusion", pretrained=False, hidden=16,
+                                                 blocks=1))

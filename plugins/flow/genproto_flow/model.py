@@ -57,7 +57,7 @@ from genproto.model import Model
 from genproto.options import Option
 from genproto.protocol import Capabilities, ConditionSpec, Likelihood, Paradigm, SampleCost
 from genproto.streams import KeyedStreams
-from genproto.training import Batch, TrainSettings, seeded_init
+from genproto.training import Batch, TrainSettings, require_setup, seeded_init, warmup_cosine
 
 __all__ = [
     "DATASETS", "PRETRAINED", "CouplingFlow", "FlowNet", "FlowStep", "capabilities", "sizes",
@@ -417,20 +417,14 @@ class CouplingFlow(Model):
         self.flow.train()
         return {"adamw": self._optimizer}
 
-    def _lr(self, step: int) -> float:
-        """Linear warm-up, then cosine decay to zero."""
-        assert self._settings is not None
-        total, base = self._settings.steps, self._settings.lr
-        if step < WARMUP:
-            return base * (step + 1) / WARMUP
-        return base * 0.5 * (1 + math.cos(math.pi * min(step / total, 1.0)))
-
     def train_step(self, batch: Batch) -> Mapping[str, float]:
-        if self._optimizer is None:
-            raise InvalidArgumentError("train_step() before setup_training()",
-                                       fix="Call setup_training(settings) first")
-        for group in self._optimizer.param_groups:
-            group["lr"] = self._lr(batch.step)
+        optimizer = require_setup(self._optimizer, model=self.name)
+        settings = require_setup(self._settings, model=self.name)
+        # Linear warm-up, over a cosine decay to zero that spans the whole run.
+        lr = warmup_cosine(batch.step, peak=settings.lr, total=settings.steps, warmup=WARMUP,
+                           cosine_from=0)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
         # 1. dropout masks of the coupling networks, keyed by example
         keep, rate = None, DIGITS_DROPOUT if self.digits else 0.0
         if rate > 0:
@@ -445,10 +439,10 @@ class CouplingFlow(Model):
             objective = self.log_density(batch.x.float(), None, keep)  # (B,)
         # 3. maximum likelihood: minimise the negative log-likelihood in bits per dimension
         loss = -objective.mean() / (self.dims * math.log(2))
-        self._optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=True)
         torch.autograd.backward(loss)
         norm = nn.utils.clip_grad_norm_(self.flow.parameters(), 50.0)
-        self._optimizer.step()
+        optimizer.step()
         return {"nll_bpd": float(loss.detach()), "grad_norm": float(norm)}
 
     def training_report(self) -> Mapping[str, float]:
@@ -457,8 +451,3 @@ class CouplingFlow(Model):
         test = load_digits("test")
         nats = self.log_likelihood(test.x, test.y, seed=0)
         return {"test_bound_bpd": float(-nats.mean()) / (64 * math.log(2))}
-
-
-def load_pretrained(model: CouplingFlow) -> None:
-    """Load the shipped weights of ``model.dataset`` (digits or eight_gaussians)."""
-    model.load_packaged_weights("genproto_flow", "weights", model.dataset)

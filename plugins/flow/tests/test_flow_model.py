@@ -24,7 +24,8 @@ from genproto.metrics import conditional_accuracy
 from genproto.protocol import Likelihood, Paradigm
 from genproto.sampling import run
 from genproto.streams import KeyedStreams
-from genproto.training import Batch, TrainSettings
+from genproto.testing.training import check_training
+from genproto.training import TrainSettings
 
 
 @pytest.fixture(scope="module")
@@ -280,23 +281,9 @@ def test_bad_likelihood_and_factory_options_raise_typed_errors(
         flow.log_likelihood(x, 10)
 
 
-def test_training_step_is_keyed_and_leaves_global_rng_alone() -> None:
-    data = load_digits("train")
-    assert data.y is not None
-    settings = TrainSettings(steps=10, batch_size=32, seed=0)
-    finals = []
-    for _ in range(2):
-        model = CouplingFlow(depth=2, hidden=16)
-        model.setup_training(settings)
-        state = torch.random.get_rng_state()
-        for step in range(3):
-            rows = slice(32 * step, 32 * step + 32)
-            streams = KeyedStreams.for_range(0, rows.start, rows.stop)
-            losses = model.train_step(Batch(data.x[rows], data.y[rows], streams, step))
-            assert math.isfinite(losses["nll_bpd"])
-        assert torch.equal(state, torch.random.get_rng_state())
-        finals.append(model.state_tensors())
-    assert all(torch.equal(finals[0][k], finals[1][k]) for k in finals[0])
+def test_training_contract() -> None:
+    """train_step before setup is a typed error; steps are keyed and leave the global RNG alone."""
+    check_training(lambda: CouplingFlow(depth=2, hidden=16))
 
 
 def test_untrained_toy_configuration_trains_and_resumes(tmp_path: object) -> None:

@@ -63,7 +63,7 @@ from genproto.protocol import (
     SampleCost,
 )
 from genproto.streams import KeyedStreams
-from genproto.training import Batch, TrainSettings, seeded_init
+from genproto.training import Batch, TrainSettings, require_setup, seeded_init
 
 __all__ = ["GAN", "LEVELS", "capabilities"]
 
@@ -177,7 +177,7 @@ class GAN(Model):
         self.spectral_norm = spectral_norm
         self.lr_ratio = lr_ratio
         self.ema_decay = ema_decay
-        self._optimizers: dict[str, torch.optim.Optimizer] = {}
+        self._optimizers: dict[str, torch.optim.Optimizer] | None = None
         self._build(seed)
 
     @property
@@ -271,15 +271,16 @@ class GAN(Model):
         # `genproto train gan` reproduces the shipped weights whatever was loaded before.
         self._build(settings.seed)
         betas = (0.0, 0.9)  # Miyato et al. 2018's Adam settings for SN-GANs
-        self._optimizers = {
+        optimizers: dict[str, torch.optim.Optimizer] = {
             "generator": torch.optim.Adam(self.generator_online.parameters(), lr=settings.lr,
                                           betas=betas),
             "discriminator": torch.optim.Adam(self.discriminator.parameters(),
                                               lr=settings.lr * self.lr_ratio, betas=betas),
         }
+        self._optimizers = optimizers
         self.generator_online.train()
         self.discriminator.train()
-        return self._optimizers
+        return optimizers
 
     def _to_model_space(self, x: torch.Tensor, streams: KeyedStreams) -> torch.Tensor:
         """Data batch to D's input ``(B, D)``: dequantised into (-1, 1) for digits."""
@@ -300,9 +301,10 @@ class GAN(Model):
         return F.softplus(-fake).mean()
 
     def train_step(self, batch: Batch) -> Mapping[str, float]:
+        optimizers = require_setup(self._optimizers, model=self.name)
         streams, n = batch.streams, batch.x.shape[0]
         classes = CLASSES if self.digits else None
-        g_opt, d_opt = self._optimizers["generator"], self._optimizers["discriminator"]
+        g_opt, d_opt = optimizers["generator"], optimizers["discriminator"]
         # 1. Real images (dequantised) and a fake batch with uniform classes.
         real = self._to_model_space(batch.x, streams)  # (B, D)
         y_real = batch.y if classes else None

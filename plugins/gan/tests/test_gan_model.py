@@ -19,6 +19,7 @@ from genproto.errors import LikelihoodUnavailable, OptionError, OptionTypeError
 from genproto.metrics import conditional_accuracy, mode_coverage
 from genproto.protocol import CostGrowth, Likelihood, Paradigm
 from genproto.streams import KeyedStreams
+from genproto.testing.training import check_training
 from genproto.training import fit
 from genproto_gan.model import GAN
 
@@ -175,8 +176,9 @@ def test_bad_factory_options_are_typed_errors(options: dict[str, object],
 def test_unshipped_configuration_says_to_train_it() -> None:
     with pytest.raises(OptionError, match="pretrained=False") as info:
         registry.get("gan", hidden=128)
-    assert info.value.option == "hidden"
-    assert "genproto train gan" in str(info.value)
+    assert info.value.option == "pretrained"  # the registry's option; the cause is named:
+    assert getattr(info.value, "differing", None) == {"hidden": 128}
+    assert "genproto train gan -M hidden=128 -M pretrained=false -o DIR" in str(info.value)
     model = registry.get("gan", hidden=128, pretrained=False)
     assert isinstance(model, GAN)
 
@@ -244,3 +246,8 @@ def test_digits_training_step_moves_generators_and_reports(tmp_path: Path) -> No
     (_, report), = result.reports
     assert set(report) == {"accuracy", "classes", "rarest"}
     assert not torch.equal(before, model.generator.net[0].weight)
+
+
+def test_training_contract() -> None:
+    """train_step before setup is a typed error; steps are keyed and leave the global RNG alone."""
+    check_training(lambda: GAN(hidden=32))

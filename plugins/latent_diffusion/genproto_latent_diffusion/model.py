@@ -45,8 +45,10 @@ import attrs
 import torch
 from torch import Tensor, nn
 
+from genproto import registry
 from genproto.data import load_digits
 from genproto.data.dataset import Dataset
+from genproto.errors import PluginError
 from genproto.hybrid import latent_hybrid
 from genproto.model import Model
 from genproto.options import Option
@@ -59,7 +61,7 @@ from genproto.protocol import (
     SampleCost,
 )
 from genproto.streams import KeyedStreams
-from genproto.training import Batch, TrainSettings, seeded_init
+from genproto.training import Batch, TrainSettings, require_setup, seeded_init
 from genproto_diffusion.model import CLASSES, DEFAULT_STEPS, OBJECTIVE, Denoiser, Diffusion
 from genproto_vae.model import VAE
 from genproto_vae.model import capabilities as vae_capabilities
@@ -68,11 +70,12 @@ __all__ = [
     "DEFAULTS",
     "LatentDiffusion",
     "LatentPrior",
+    "build",
     "capabilities",
     "prior_capabilities",
 ]
 
-#: The configuration of the shipped weights (``weights/digits``).
+#: The configuration of the shipped weights (``weights/digits``; the registry loads them).
 DEFAULTS: dict[str, int] = {"hidden": 256, "blocks": 3, "seed": 0}
 LATENT = 16  # the shipped VAE's latent dimension d
 DEFAULT_GUIDANCE = 1.0  # the decoder is class-conditional too; see docs for the guidance sweep
@@ -240,6 +243,7 @@ class LatentDiffusion(Model):
         return self.prior.setup_training(settings)
 
     def train_step(self, batch: Batch) -> Mapping[str, float]:
+        settings = require_setup(self._settings, model=self.name)
         # 1. A fresh posterior draw z ~ q(z | x, c) of each example (no gradient to the VAE).
         with torch.no_grad():
             mean, scale = self.vae.posterior(batch.x, batch.y)
@@ -247,7 +251,7 @@ class LatentDiffusion(Model):
         # 2. The diffusion plugin's own training step on the latents.
         losses = self.prior.train_step(Batch(z, batch.y, batch.streams, batch.step))
         # 3. After the last step: the bound's reverse variances, fitted on training latents.
-        if self._settings is not None and batch.step + 1 == self._settings.steps:
+        if batch.step + 1 == settings.steps:
             self.fit_reverse_variances()
         return losses
 
@@ -268,3 +272,17 @@ class LatentDiffusion(Model):
         labels = torch.arange(200) % CLASSES
         samples = self.sample(200, condition=labels, seed=0, steps=20)
         return {"accuracy@20": conditional_accuracy(samples, labels)}
+
+
+def build(*, hidden: int = DEFAULTS["hidden"], blocks: int = DEFAULTS["blocks"],
+          seed: int = DEFAULTS["seed"]) -> LatentDiffusion:
+    """The factory behind ``genproto.registry.get("latent_diffusion", ...)``: the prior around
+    the frozen first stage, the VAE plugin's shipped autoencoder fetched through the registry."""
+    vae = registry.default().get("vae")
+    if not isinstance(vae, VAE):
+        raise PluginError(
+            f"latent_diffusion needs the genproto-vae plugin's model under 'vae', got "
+            f"{type(vae).__name__}", value=type(vae).__name__, allowed="genproto_vae.VAE",
+            fix="pip install genproto-vae (and no other plugin registering 'vae')",
+        )
+    return LatentDiffusion(vae, hidden=hidden, blocks=blocks, seed=seed)

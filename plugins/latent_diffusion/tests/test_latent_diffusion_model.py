@@ -21,6 +21,7 @@ from genproto.metrics import conditional_accuracy, digits_frechet, frechet_floor
 from genproto.protocol import CostGrowth, EventSpace, Likelihood, Paradigm
 from genproto.sampling import run
 from genproto.streams import KeyedStreams
+from genproto.testing.training import check_training
 from genproto.training import fit
 
 
@@ -210,3 +211,9 @@ def test_info_describes_the_hybrid_part_by_part() -> None:
     assert "cost / sample:    51 evaluations (per step, K=50, +1 fixed)" in out
     assert "autoencoder: latent_variable, likelihood bound, 1 evaluation (single pass)" in out
     assert "prior: diffusion, likelihood bound, 50 evaluations (per step, K=50)" in out
+
+
+def test_training_contract() -> None:
+    """train_step before setup is a typed error; steps are keyed and leave the global RNG alone."""
+    check_training(lambda: genproto.registry.get("latent_diffusion", pretrained=False, hidden=16,
+                                           blocks=1))

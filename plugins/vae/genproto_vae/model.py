@@ -49,7 +49,7 @@ from genproto.model import Model
 from genproto.options import Option
 from genproto.protocol import Capabilities, ConditionSpec, Likelihood, Paradigm, SampleCost
 from genproto.streams import KeyedStreams
-from genproto.training import Batch, TrainSettings, seeded_init
+from genproto.training import Batch, TrainSettings, require_setup, seeded_init, warmup_cosine
 from genproto.validation import check_condition, check_x
 
 __all__ = ["DATASETS", "VAE", "capabilities", "interpolation_strip"]
@@ -58,7 +58,7 @@ DATASETS: tuple[str, ...] = ("digits", *TOY2D_NAMES)
 DECODERS: tuple[str, ...] = ("categorical", "logistic")
 LEVELS = 17  # grey levels 0..16 of a digit pixel
 CLASSES = 10
-#: The configuration of the shipped weights (``weights/digits``).
+#: The configuration of the shipped weights (``weights/digits``; the registry loads them).
 DEFAULTS: dict[str, Any] = {"dataset": "digits", "latent": 16, "hidden": 256,
                             "decoder": "logistic"}
 INIT_SEED = 0
@@ -425,28 +425,21 @@ class VAE(Model):
             net.train()
         return {"adam": self._optimizer}
 
-    def _schedule(self, step: int) -> tuple[float, float]:
-        """(learning rate, KL weight beta) at ``step``: cosine decay; linear KL warm-up."""
-        assert self._settings is not None
-        total = self._settings.steps
-        lr = self._settings.lr * 0.5 * (1 + math.cos(math.pi * min(step / total, 1.0)))
-        beta = min(1.0, (step + 1) / max(1, total // 10))
-        return lr, beta
-
     def train_step(self, batch: Batch) -> Mapping[str, float]:
-        if self._optimizer is None:
-            raise InvalidArgumentError("train_step() before setup_training()",
-                                       fix="Call setup_training(settings) first")
-        lr, beta = self._schedule(batch.step)
-        for group in self._optimizer.param_groups:
+        optimizer = require_setup(self._optimizer, model=self.name)
+        settings = require_setup(self._settings, model=self.name)
+        # Cosine decay of the learning rate (no warm-up); linear warm-up of the KL weight beta.
+        lr = warmup_cosine(batch.step, peak=settings.lr, total=settings.steps)
+        beta = min(1.0, (batch.step + 1) / max(1, settings.steps // 10))
+        for group in optimizer.param_groups:
             group["lr"] = lr
         onehot = self._onehot(batch.y) if self.digits else None
         eps = batch.streams.normal(self.latent).to(self.device)  # (B, d), keyed by example
         objective, recon, kl = self._elbo(batch.x, onehot, eps, beta)
         loss = -objective.mean()
-        self._optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=True)
         torch.autograd.backward(loss)
-        self._optimizer.step()
+        optimizer.step()
         return {"loss": float(loss.detach()), "recon": float(-recon.detach().mean()),
                 "kl": float(kl.detach().mean()),
                 "beta": beta}
@@ -492,8 +485,3 @@ def interpolation_strip(
         ends: int | tuple[int, int] = (int(test.y[a]), int(test.y[b]))
         rows.append(model.interpolate(test.x[a], test.x[b], steps, ends))
     return torch.cat(rows)  # (pairs * steps, 8, 8)
-
-
-def load_pretrained(model: VAE) -> None:
-    """Load the shipped digits weights into ``model`` (the default configuration)."""
-    model.load_packaged_weights("genproto_vae", "weights", "digits")
