@@ -20,6 +20,7 @@ from contract_models import BROKEN
 
 from genproto import registry
 from genproto.cli.main import main
+from genproto.options import Option
 from genproto.testing.reference import Categorical, GaussianMixture
 
 GENPROTO = [sys.executable, "-m", "genproto.cli.main"]
@@ -150,3 +151,19 @@ def test_pytest_plugin_is_import_light_and_inert() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert proc.stdout.strip() == "[]"
+
+
+def test_check_with_a_bad_model_option_is_a_usage_error_not_a_contract_failure(
+    in_process_models: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry.register(
+        "sized", lambda components=3: GaussianMixture(),
+        capabilities=GaussianMixture().capabilities,
+        options=[Option("components", int, 3, "mixture components", minimum=1, maximum=8)],
+    )
+    assert main(["check", "sized", "-M", "components=-1"]) == 2
+    captured = capsys.readouterr()
+    assert "PASS" not in captured.out
+    assert "FAIL" not in captured.out
+    assert "'components'" in captured.err
+    assert "-1" in captured.err

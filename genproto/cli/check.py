@@ -35,6 +35,9 @@ def _check(args: argparse.Namespace) -> int:
     for name in dict.fromkeys(args.name):
         entry = reg.entry(name)
         options = parse_assignments(args.model_option, entry.options, "model")
+        # Bad options for this model are the user's error (one line, exit 2), not the
+        # model failing its contract: build it once before any property runs.
+        reg.get(name, **options)
         session = ContractSession(name, profile=args.profile, registry=reg, options=options)
         report = session.report(properties)
         reports.append(report)
