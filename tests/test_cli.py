@@ -76,7 +76,7 @@ def test_sample_to_png_stores_the_seed(run_with_plugins: Runner, tmp_path: Path)
     ("args", "phrase"),
     [(["-o", "x.txt"], "a path ending in .png or .npy"),
      (["-o", "no/such/dir/x.npy"], "Create it first"),
-     (["-n", "-3"], "'n'"),
+     (["-n", "-3"], "argument -n: -3 is outside"),
      (["--condition", "9"], "condition label: got 9"),
      (["-O", "temperature=2"], "unknown 'tiny' sample option 'temperature'"),
      (["-M", "sigma=-1"], "option 'sigma'"),

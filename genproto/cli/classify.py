@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from genproto import registry
+from genproto.cli.args import bounded_int, seed
 
 __all__ = ["add_parser"]
 
@@ -47,11 +48,12 @@ def add_parser(sub: Any) -> None:
         "reference (discriminative) classifier's",
     )
     p.add_argument("name", help="a class-conditional digits model with a likelihood")
-    p.add_argument("-n", type=int, default=None,
+    p.add_argument("-n", type=bounded_int(1, 10**7), default=None,
                    help="classify the first N test images (default: all 359)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=seed, default=0,
                    help="seed of the likelihood's random numbers (bounds, estimates)")
-    p.add_argument("--batch-size", type=int, default=None, help="rows per likelihood batch")
+    p.add_argument("--batch-size", type=bounded_int(1, 2**31),
+                   default=None, help="rows per likelihood batch")
     p.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a likelihood option, e.g. -O k=64 for a VAE's IWAE bound (repeatable)")
     p.add_argument("-M", "--model-option", action="append", default=[], metavar="KEY=VALUE",

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from genproto.cli.args import bounded_int, seed
 from genproto.errors import InvalidArgumentError
 
 __all__ = ["add_parser"]
@@ -78,15 +79,16 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--plot", default=None, metavar="PNG",
                    help="draw quality against sampling cost into this .png")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
-    p.add_argument("-n", type=int, default=DEFAULT_N,
+    p.add_argument("-n", type=bounded_int(1, 10**7), default=DEFAULT_N,
                    help=f"unconditional samples per model (default {DEFAULT_N})")
-    p.add_argument("--per-class", type=int, default=DEFAULT_PER_CLASS,
+    p.add_argument("--per-class", type=bounded_int(1, 10**6), default=DEFAULT_PER_CLASS,
                    help=f"conditional samples per class (default {DEFAULT_PER_CLASS})")
-    p.add_argument("--seed", type=int, default=0, help="seed of every run (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of every run (default 0)")
     p.add_argument("--steps", type=_steps, default=DEFAULT_STEPS, metavar="K,K,...",
                    help="step counts to sweep for models with a steps option (default "
                    + ",".join(map(str, DEFAULT_STEPS)) + ", plus the model's default)")
-    p.add_argument("--batch-size", type=int, default=None, help="samples per batch")
+    p.add_argument("--batch-size", type=bounded_int(1, 2**31),
+                   default=None, help="samples per batch")
     p.add_argument("--progress", action="store_true",
                    help="always show the progress bar (default: on a terminal)")
     p.set_defaults(func=_compare)

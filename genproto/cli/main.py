@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from genproto import registry
+from genproto.cli.args import OneLineParser
 from genproto.cli.table import render_table
 from genproto.errors import GenprotoError
 from genproto.options import Option
@@ -179,7 +180,7 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="genproto",
         description="Generative models of four paradigms behind one checked protocol.",
     )

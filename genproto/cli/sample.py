@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from genproto import registry
+from genproto.cli.args import MAX_INTERPOLATE, MAX_SAMPLES, bounded_int, seed
 from genproto.errors import InvalidArgumentError, OptionError
 from genproto.options import Option
 
@@ -154,18 +155,22 @@ def _init_distributed(model: Any) -> None:
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("sample", help="draw samples and save them as .png or .npy")
     p.add_argument("name", help="registered model name (see `genproto list`)")
-    p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    p.add_argument("-n", type=bounded_int(0, MAX_SAMPLES),
+                   default=64, help="number of samples (default 64)")
     p.add_argument("-o", "--output", default="samples.png", help="output .png or .npy")
     p.add_argument("--condition", type=int, default=None, help="class label for every sample")
-    p.add_argument("--seed", type=int, default=None, help="seed (default: fresh, printed)")
-    p.add_argument("--steps", type=int, default=None, help="sampling steps (diffusion models)")
-    p.add_argument("--batch-size", type=int, default=None, help="samples per batch")
+    p.add_argument("--seed", type=seed, default=None, help="seed (default: fresh, printed)")
+    p.add_argument("--steps", type=bounded_int(1, 10**6),
+                   default=None, help="sampling steps (diffusion models)")
+    p.add_argument("--batch-size", type=bounded_int(1, 2**31),
+                   default=None, help="samples per batch")
     p.add_argument("--device", default=None, help="cpu or cuda[:N]")
     p.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a sample option, e.g. -O temperature=0.8 (repeatable)")
     p.add_argument("-M", "--model-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a model option, e.g. -M dataset=toy2d (repeatable)")
-    p.add_argument("--interpolate", type=int, default=None, metavar="STEPS",
+    p.add_argument("--interpolate", type=bounded_int(2, MAX_INTERPOLATE),
+                   default=None, metavar="STEPS",
                    help="latent-variable models: rows of STEPS images between test digits")
     p.add_argument("--progress", action="store_true", help="always show a progress bar")
     p.add_argument("--provenance", action="store_true", help="print the provenance record")

@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from genproto import registry
+from genproto.cli.args import bounded_int, positive_float, seed
 from genproto.cli.sample import parse_assignments
 from genproto.errors import InvalidArgumentError
 
@@ -51,10 +52,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("-o", "--output", required=True, help="folder for the checkpoint and state")
     p.add_argument("-M", "--model-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a model option, e.g. -M dataset=toy2d (repeatable)")
-    p.add_argument("--steps", type=int, default=None, help="total optimisation steps")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None, help="learning rate")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--steps", type=bounded_int(1, 10**9),
+                   default=None, help="total optimisation steps")
+    p.add_argument("--batch-size", type=bounded_int(1, 2**20), default=None)
+    p.add_argument("--lr", type=positive_float, default=None, help="learning rate")
+    p.add_argument("--seed", type=seed, default=None)
     p.add_argument("--device", default=None, help="cpu or cuda[:N]")
     p.add_argument("--resume", action="store_true", help="continue from the state in --output")
     p.add_argument("--progress", action="store_true", help="always show a progress bar")
