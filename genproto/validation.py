@@ -203,6 +203,13 @@ def check_x(x: Any, event: EventSpace, *, model: str, device: torch.device) -> t
             f"x for model {model!r}", value=x, allowed=f"a torch.Tensor of shape {shape}",
             fix="Convert with torch.as_tensor(x)",
         )
+    if x.layout != torch.strided or x.device.type == "meta":
+        raise InputTypeError(
+            f"x for model {model!r} is a {x.layout} tensor on {x.device.type}",
+            value=f"{x.layout} on {x.device}",
+            allowed=f"a dense (strided) tensor with data, shape {shape}",
+            fix="Convert with x.to_dense() (sparse) or give real data (not a meta tensor)",
+        )
     if tuple(x.shape[1:]) != event.shape or x.ndim != len(event.shape) + 1:
         raise InputError(
             f"shape of x for model {model!r}",

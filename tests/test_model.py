@@ -155,3 +155,16 @@ def test_a_write_through_data_needs_forget_weights_hash() -> None:
     assert model.weights_sha256() == before  # the cache cannot see it ...
     model.forget_weights_hash()
     assert model.weights_sha256() != before  # ... until told
+
+
+@pytest.mark.parametrize(
+    "x",
+    [
+        torch.zeros(2, 3, dtype=torch.int64).to_sparse(),
+        torch.zeros(2, 3, dtype=torch.int64, device="meta"),
+    ],
+    ids=["sparse", "meta"],
+)
+def test_sparse_and_meta_x_are_typed_errors(x: torch.Tensor) -> None:
+    with pytest.raises(InputTypeError, match="to_dense|meta"):
+        Dice().log_likelihood(x, condition=0)
