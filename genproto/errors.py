@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "AmbiguousModelError",
     "CheckpointError",
     "CheckpointNotFoundError",
     "ConditionError",
@@ -207,6 +208,20 @@ class UnknownModelError(GenprotoError, LookupError):
             value=name,
             allowed=", ".join(repr(a) for a in self.available) or "no model is installed",
             fix=fix,
+        )
+
+
+class AmbiguousModelError(GenprotoError, LookupError):
+    """Several third-party plugins offer this model name and none was chosen."""
+
+    def __init__(self, name: str, offered_by: Sequence[str], *, fix: str) -> None:
+        self.name = name
+        self.offered_by = tuple(offered_by)
+        super().__init__(
+            f"model name {name!r} is offered by several plugins",
+            value=list(self.offered_by),
+            allowed="exactly one plugin per name",
+            fix=fix[0].upper() + fix[1:],
         )
 
 

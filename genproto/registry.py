@@ -39,6 +39,7 @@ import attrs
 import pluggy
 
 from genproto.errors import (
+    AmbiguousModelError,
     DuplicateModelError,
     GenprotoError,
     InvalidArgumentError,
@@ -60,7 +61,10 @@ from genproto.protocol import (
 
 __all__ = [
     "ENV_PLUGINS",
+    "ENV_PREFER",
     "ENTRY_POINT_GROUP",
+    "FIRST_PARTY",
+    "Collision",
     "ModelEntry",
     "PluginRecord",
     "Registry",
@@ -76,6 +80,14 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "genproto"
 ENV_PLUGINS = "GENPROTO_PLUGINS"
+#: ``name=DISTRIBUTION[,name=DISTRIBUTION...]``: who gets a model name several plugins offer.
+ENV_PREFER = "GENPROTO_PREFER"
+#: The distributions this project ships: on a name collision with any other plugin they keep
+#: the name (a third-party plugin can never silently replace one of them).
+FIRST_PARTY = frozenset({
+    "genproto-ar", "genproto-vae", "genproto-gan", "genproto-diffusion", "genproto-flow",
+    "genproto-latent-diffusion", "genproto-transformers", "genproto-diffusers",
+})
 IN_PROCESS = "<in-process>"
 PRETRAINED = "pretrained"
 
@@ -119,6 +131,73 @@ class PluginRecord:
         if self.distribution is None:
             return self.name
         return f"{self.name} ({self.distribution} {self.version})"
+
+
+@attrs.frozen
+class Collision:
+    """Several plugins offered one model name; who got it (if anyone) and why.
+
+    The rule does not depend on the order plugins are found in: the distribution named
+    for the model in ``GENPROTO_PREFER`` wins; else the one first-party distribution
+    (:data:`FIRST_PARTY`); else nobody, and the name is unavailable until the user
+    chooses with ``GENPROTO_PREFER=name=DISTRIBUTION``.
+    """
+
+    name: str
+    offered_by: tuple[str, ...]
+    chosen: str | None
+    reason: str
+
+    def describe(self) -> str:
+        who = ", ".join(self.offered_by)
+        if self.chosen is None:
+            return f"{self.name!r} offered by {who}: unavailable ({self.reason})"
+        return f"{self.name!r} offered by {who}: {self.chosen} keeps it ({self.reason})"
+
+
+def _normal(distribution: str | None) -> str:
+    return (distribution or "").lower().replace("_", "-").replace(".", "-")
+
+
+def _preferences() -> dict[str, str]:
+    raw = os.environ.get(ENV_PREFER, "")
+    pairs = (part.split("=", 1) for part in raw.split(",") if "=" in part)
+    return {name.strip(): _normal(dist.strip()) for name, dist in pairs}
+
+
+def _entry_label(entry: ModelEntry) -> str:
+    if entry.distribution is None:
+        return entry.plugin
+    return f"{entry.plugin} ({entry.distribution} {entry.version})"
+
+
+def _resolve(name: str, offers: Sequence[ModelEntry]) -> tuple[ModelEntry | None, Collision]:
+    """The collision rule (see :class:`Collision`) applied to the offers of one name."""
+    labels = tuple(sorted(_entry_label(e) for e in offers))
+    preferred = _preferences().get(name)
+    if preferred is not None:
+        chosen = [e for e in offers if preferred in (_normal(e.distribution), _normal(e.plugin))]
+        if len(chosen) == 1:
+            return chosen[0], Collision(name, labels, _entry_label(chosen[0]),
+                                        f"{ENV_PREFER}={name}={preferred}")
+    first = [e for e in offers if _normal(e.distribution) in FIRST_PARTY]
+    if len(first) == 1:
+        return first[0], Collision(name, labels, _entry_label(first[0]),
+                                   "a first-party distribution keeps its names")
+    return None, Collision(
+        name, labels, None,
+        f"choose one with {ENV_PREFER}={name}=DISTRIBUTION, or uninstall all but one",
+    )
+
+
+def _contained(exc: BaseException) -> bool:
+    """Whether a plugin's exception is contained (recorded) rather than re-raised.
+
+    Everything a plugin raises at import or in its hook is contained — SystemExit
+    included, which would otherwise end every genproto command silently — except a
+    real Ctrl-C.
+    """
+    return not isinstance(exc, KeyboardInterrupt)
 
 
 def _allowed_from_env() -> frozenset[str] | None:
@@ -226,6 +305,9 @@ class Registry:
         self._manager = pluggy.PluginManager(PROJECT)
         self._manager.add_hookspecs(Specs)
         self._entries: dict[str, ModelEntry] = {}
+        # Every model name a plugin offered, with every offer: resolved by _resolve.
+        self._offers: dict[str, list[ModelEntry]] = {}
+        self._collisions: dict[str, Collision] = {}
         self._plugins: dict[str, PluginRecord] = {}
         self._loaded = False
         self._lock = threading.RLock()
@@ -253,7 +335,9 @@ class Registry:
         version = dist.version if dist is not None else None
         try:
             plugin = ep.load()
-        except Exception as exc:  # a broken plugin must not stop the others
+        except BaseException as exc:  # a broken plugin must not stop the others
+            if not _contained(exc):
+                raise
             self._plugins[ep.name] = PluginRecord(
                 ep.name, distribution, version, error=f"import failed: {type(exc).__name__}: {exc}"
             )
@@ -291,7 +375,9 @@ class Registry:
     ) -> PluginRecord:
         try:
             self._manager.register(plugin, name=name)
-        except Exception as exc:
+        except BaseException as exc:
+            if not _contained(exc):
+                raise
             return PluginRecord(name, distribution, version, error=f"invalid hooks: {exc}")
         hooks = tuple(
             sorted(caller.name for caller in self._manager.get_hookcallers(plugin) or [])
@@ -315,9 +401,10 @@ class Registry:
                     continue
                 register = self._make_register(name, distribution, version, registered)
                 impl.function(**{arg: register for arg in impl.argnames})
-        except Exception as exc:
-            for model_name in registered:
-                del self._entries[model_name]
+        except BaseException as exc:
+            if not _contained(exc):
+                raise
+            self._withdraw(name, registered)
             self._manager.unregister(plugin)
             return PluginRecord(
                 name,
@@ -345,7 +432,7 @@ class Registry:
             shipped: Shipped | Sequence[Shipped] = (),
         ) -> None:
             weights = _shipped_tuple(shipped)
-            self._add_entry(
+            self._offer(
                 ModelEntry(
                     name,
                     factory,
@@ -362,7 +449,52 @@ class Registry:
 
         return register
 
+    def _offer(self, entry: ModelEntry) -> None:
+        """A plugin's registration: validated, then the name goes to whoever the rule says."""
+        self._validate_entry(entry)
+        offers = self._offers.setdefault(entry.name, [])
+        if any(e.plugin == entry.plugin for e in offers):
+            raise DuplicateModelError(entry.name, entry.plugin, entry.plugin)
+        existing = self._entries.get(entry.name)
+        if existing is not None and existing.plugin == IN_PROCESS:
+            raise DuplicateModelError(entry.name, existing.plugin, entry.plugin)
+        offers.append(entry)
+        self._settle(entry.name)
+
+    def _withdraw(self, plugin: str, names: Sequence[str]) -> None:
+        """Take back the offers of a plugin that failed half-way."""
+        for name in names:
+            self._offers[name] = [e for e in self._offers.get(name, []) if e.plugin != plugin]
+            self._settle(name)
+
+    def _settle(self, name: str) -> None:
+        """Give ``name`` to the offer the collision rule picks (or to nobody)."""
+        offers = self._offers.get(name, [])
+        self._collisions.pop(name, None)
+        self._entries.pop(name, None)
+        if not offers:
+            self._offers.pop(name, None)
+            return
+        if len(offers) == 1:
+            self._entries[name] = offers[0]
+            return
+        chosen, collision = _resolve(name, offers)
+        self._collisions[name] = collision
+        if chosen is not None:
+            self._entries[name] = chosen
+
     def _add_entry(self, entry: ModelEntry) -> None:
+        """An in-process registration: a taken name is an error (the caller chose it)."""
+        self._validate_entry(entry)
+        existing = self._entries.get(entry.name)
+        if existing is not None or entry.name in self._collisions:
+            first = existing.plugin if existing else min(
+                e.plugin for e in self._offers[entry.name]
+            )
+            raise DuplicateModelError(entry.name, first, entry.plugin)
+        self._entries[entry.name] = entry
+
+    def _validate_entry(self, entry: ModelEntry) -> None:
         if not isinstance(entry.name, str) or not entry.name.isidentifier():
             raise PluginError(
                 "model name",
@@ -393,10 +525,6 @@ class Registry:
                 allowed=f"protocol {PROTOCOL_VERSION.split('.')[0]}.x up to {PROTOCOL_VERSION}",
                 fix="Upgrade genproto, or install a plugin version made for this genproto",
             )
-        existing = self._entries.get(entry.name)
-        if existing is not None:
-            raise DuplicateModelError(entry.name, existing.plugin, entry.plugin)
-        self._entries[entry.name] = entry
 
     # -- in-process registration ------------------------------------------------------------
 
@@ -435,6 +563,9 @@ class Registry:
         if not isinstance(name, str):
             raise UnknownModelError(repr(name), available=sorted(self._entries))
         found = self._entries.get(name)
+        if found is None and name in self._collisions:
+            collision = self._collisions[name]
+            raise AmbiguousModelError(name, collision.offered_by, fix=collision.reason)
         if found is None:
             raise UnknownModelError(
                 name,
@@ -458,7 +589,9 @@ class Registry:
             model = entry.factory(**arguments)
         except GenprotoError:
             raise
-        except Exception as exc:
+        except BaseException as exc:
+            if not _contained(exc):
+                raise
             raise PluginError(
                 f"factory of model {name!r} (plugin {entry.plugin}) failed: "
                 f"{type(exc).__name__}: {exc}",
@@ -499,6 +632,11 @@ class Registry:
         """Every plugin seen, loaded or failed, sorted by name."""
         self._ensure_loaded()
         return [self._plugins[n] for n in sorted(self._plugins)]
+
+    def collisions(self) -> list[Collision]:
+        """Every model name that several plugins offered, with who got it, sorted by name."""
+        self._ensure_loaded()
+        return [self._collisions[n] for n in sorted(self._collisions)]
 
     def failures(self) -> list[PluginRecord]:
         """Plugins that failed to load, with their causes."""

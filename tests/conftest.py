@@ -35,18 +35,35 @@ def installed_plugins(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-@pytest.fixture(scope="session")
-def run_with_plugins(installed_plugins: Path) -> Runner:
-    """Run a command in a fresh interpreter that sees the pip-installed test plugins."""
+def _runner(site: Path) -> Runner:
+    """Run commands in a fresh interpreter that sees the plugins pip-installed in ``site``
+    (ahead of the environment's own, so they are discovered first)."""
 
     def run(args: list[str], *, env: dict[str, str] | None = None,
             cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         full_env = dict(os.environ)
         full_env["PYTHONPATH"] = os.pathsep.join(
-            [str(installed_plugins), full_env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+            [str(site), full_env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         full_env.pop("GENPROTO_PLUGINS", None)
+        full_env.pop("GENPROTO_PREFER", None)
         full_env.update(env or {})
         return subprocess.run(args, capture_output=True, text=True, env=full_env, cwd=cwd,
                               timeout=300)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def run_with_plugins(installed_plugins: Path) -> Runner:
+    """Run a command in a fresh interpreter that sees the pip-installed test plugins."""
+    return _runner(installed_plugins)
+
+
+@pytest.fixture(scope="session")
+def run_with_hostile_plugins(tmp_path_factory: pytest.TempPathFactory) -> Runner:
+    """Like ``run_with_plugins``, with ``genproto-hostile`` (plugins that call sys.exit at
+    import and in their hook, an impostor registering 'gan', a model named 'rival') and
+    ``genproto-rival`` (another 'rival') pip-installed instead."""
+    target = tmp_path_factory.mktemp("hostile-site")
+    _pip_install_target(target, PLUGINS / "hostile", PLUGINS / "rival")
+    return _runner(target)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from genproto.errors import (
+    AmbiguousModelError,
     DuplicateModelError,
     InvalidArgumentError,
     NoShippedWeights,
@@ -161,11 +162,33 @@ def test_hook_with_wrong_argument_is_reported() -> None:
     assert "registrar" in (record.error or "")
 
 
-def test_duplicate_names_name_both_plugins(registry: Registry) -> None:
-    record = registry.add_plugin(models_plugin(flow=FLOW), name="other")
-    assert "'flow' is registered by two plugins: 'good' and 'other'" in (record.error or "")
+def test_a_name_two_third_party_plugins_offer_is_unavailable_until_chosen(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = registry.add_plugin(models_plugin(flow=FLOW, extra=FLOW), name="other")
+    assert record.error is None  # its other models still load
+    assert "extra" in registry.names()
+    assert "flow" not in registry.names()
+    [collision] = registry.collisions()
+    assert collision.offered_by == ("good (genproto-good 1.2.3)", "other")
+    assert collision.chosen is None
+    with pytest.raises(AmbiguousModelError, match="GENPROTO_PREFER=flow=DISTRIBUTION"):
+        registry.get("flow")
     with pytest.raises(DuplicateModelError, match="'good' and '<in-process>'"):
         registry.register("flow", FakeModel, capabilities=FLOW)
+
+
+def test_the_collision_rule_does_not_depend_on_loading_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GENPROTO_PREFER", "flow=second")
+    chosen = []
+    for order in (("first", "second"), ("second", "first")):
+        reg = Registry(entry_points=False)
+        for name in order:
+            reg.add_plugin(models_plugin(flow=FLOW), name=name)
+        chosen.append((reg.entry("flow").plugin, reg.collisions()[0].chosen))
+    assert chosen == [("second", "second")] * 2
 
 
 def test_same_plugin_name_twice_is_an_error(registry: Registry) -> None:

@@ -93,6 +93,7 @@ def _print_failures() -> None:
 
 def _plugins(args: argparse.Namespace) -> int:
     records = registry.plugins()
+    collisions = registry.default().collisions()
     if args.json:
         print(
             json.dumps(
@@ -104,6 +105,9 @@ def _plugins(args: argparse.Namespace) -> int:
                         "hooks": list(r.hooks),
                         "models": list(r.models),
                         "error": r.error,
+                        "collisions": [
+                            c.describe() for c in collisions if c.name in r.models
+                        ],
                     }
                     for r in records
                 ],
@@ -130,12 +134,16 @@ def _plugins(args: argparse.Namespace) -> int:
             widths=[16, 28, 18, 24, 60],
         )
     )
+    if collisions:
+        print("\nModel names offered by several plugins (GENPROTO_PREFER=name=DIST chooses):")
+        for c in collisions:
+            print(f"  {c.describe()}")
     return 1 if any(not r.loaded for r in records) else 0
 
 
 def _option_dict(o: Option) -> dict[str, Any]:
     return {"name": o.name, "type": o.type.__name__, "default": o.default,
-            "allowed": o.allowed(), "help": o.help}
+            "allowed": o.allowed(), "help": o.help, "aliases": list(o.aliases)}
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -174,7 +182,8 @@ def _info(args: argparse.Namespace) -> int:
         lines.extend(f"    {part.describe()}" for part in caps.parts)
     lines.append("  options:" if entry.options else "  options:          none")
     for o in entry.options:
-        lines.append(f"    {o.name} = {o.default!r}  ({o.allowed()})  {o.help}".rstrip())
+        formerly = f" (formerly {', '.join(map(repr, o.aliases))})" if o.aliases else ""
+        lines.append(f"    {o.name} = {o.default!r}  ({o.allowed()})  {o.help}{formerly}".rstrip())
     print("\n".join(lines))
     return 0
 

@@ -1,0 +1,1 @@
+"""Plugins that misbehave on purpose; genproto must contain every one of them."""
