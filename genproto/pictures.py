@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, PngImagePlugin
 
-from genproto._atomic import atomic_open
+from genproto._atomic import atomic_open, check_target
 from genproto.errors import InvalidArgumentError
 from genproto.protocol import EventKind, EventSpace
 
@@ -84,11 +84,14 @@ def to_picture(samples: torch.Tensor, event: EventSpace) -> Image.Image:
 
 
 def save_png(image: Image.Image, path: str | Path, text: Mapping[str, Any]) -> Path:
-    """Save ``image`` as PNG with ``text`` chunks, atomically (temp file, then rename)."""
-    target = Path(path)
+    """Save ``image`` as PNG with ``text`` chunks, atomically (temp file, then rename).
+
+    A bad ``path`` or a failed write is an :class:`OutputError`; nothing is left behind.
+    """
+    target = check_target(path, what="picture")  # before drawing anything
     info = PngImagePlugin.PngInfo()
     for key, value in text.items():
         info.add_text(key, value if isinstance(value, str) else json.dumps(value))
-    with atomic_open(target) as fh:
+    with atomic_open(target, what="picture") as fh:
         image.save(fh, format="PNG", pnginfo=info)
     return target

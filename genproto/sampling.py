@@ -44,8 +44,8 @@ import attrs
 import numpy as np
 import torch
 
-from genproto._atomic import discard, temp_sibling
-from genproto.errors import InvalidArgumentError, LikelihoodUnavailable, PluginError
+from genproto._atomic import atomic_path, check_target, writing
+from genproto.errors import InvalidArgumentError, LikelihoodUnavailable, OutputError, PluginError
 from genproto.protocol import PROTOCOL_VERSION, Capabilities, Condition, Likelihood, Origin
 from genproto.streams import KeyedStreams, fresh_seed
 from genproto.validation import check_batch_size, check_condition, check_n, check_seed, check_x
@@ -577,6 +577,38 @@ def _any_rank_failed(failed: bool) -> bool:
     return bool(flag.item())
 
 
+def _presized_npy(
+    stack: contextlib.ExitStack, target: Path, dtype: np.dtype[Any], shape: tuple[int, ...],
+    data_bytes: int,
+) -> tuple[str, int]:
+    """Rank 0 makes a temporary sibling of ``target``: the header, then room for the data.
+
+    Returns its name and the header's size on every rank. It lives as long as
+    ``stack``: renamed to ``target`` on a clean exit, removed on an error (SIGTERM
+    included). When rank 0 cannot make it, every rank raises.
+    """
+    made: tuple[str | None, int] = (None, 0)
+    if distributed_rank()[0] == 0:
+        try:
+            tmp = stack.enter_context(atomic_path(target))
+            with writing(target, "output file", tmp), open(tmp, "r+b") as fh:
+                np.lib.format.write_array_header_1_0(fh, {
+                    "descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                    "shape": shape})
+                made = (str(tmp), fh.tell())
+                fh.truncate(made[1] + data_bytes)
+        except BaseException:
+            _broadcast((None, 0))  # the other ranks wait for the name: tell them there is none
+            raise
+    name, header_bytes = _broadcast(made)
+    if name is None:
+        raise OutputError(
+            "output file: rank 0 could not create it", value=str(target),
+            fix="See rank 0's error; nothing was written",
+        )
+    return name, header_bytes
+
+
 def write_npy(
     model: BatchModel,
     n: int,
@@ -592,13 +624,17 @@ def write_npy(
     """Stream ``n`` samples into an ``.npy`` file with flat memory.
 
     Chunks are written as they come into a temporary file in the target's
-    folder, renamed into place only once complete: an error or Ctrl-C leaves
-    nothing under ``path``. Under ``torch.distributed`` (e.g. launched with
-    ``torchrun``) each of the W ranks draws the contiguous indices
+    folder (:func:`genproto._atomic.atomic_path`), renamed into place only once
+    complete: an error, Ctrl-C or SIGTERM leaves ``path`` as it was and no
+    temporary file; a bad ``path`` (a folder, a missing folder, no permission, a
+    full disk ...) is an :class:`OutputError` before or instead of a partial file.
+    Under ``torch.distributed`` (e.g. launched with ``torchrun``) each of the W
+    ranks draws the contiguous indices
     ``[n*r/W, n*(r+1)/W)`` and writes them at their offset in the one file, which
     is therefore identical to the single-process output. The returned result's
     ``samples`` is empty.
     """
+    target = check_target(path)
     rank, world = distributed_rank()
     seed = _broadcast(fresh_seed() if seed is None and rank == 0 else seed)
     full = plan(
@@ -613,44 +649,33 @@ def write_npy(
         condition=None if full.condition is None else full.condition[lo:hi],
         progress=full.progress and rank == 0,
     )
-    target = Path(path)
     event = model.capabilities.event
     np_dtype = np.dtype(np.int64 if event.dtype == torch.int64 else np.float32)
     row_bytes = np_dtype.itemsize * event.dimension
-    tmp_name: str | None = None
-    if rank == 0:
-        tmp_name = str(temp_sibling(target))
-        with open(tmp_name, "wb") as fh:
-            header = {"descr": np.lib.format.dtype_to_descr(np_dtype), "fortran_order": False,
-                      "shape": (full.n, *event.shape)}
-            np.lib.format.write_array_header_1_0(fh, header)
-            header_bytes = fh.tell()
-            fh.truncate(header_bytes + full.n * row_bytes)
-    tmp_name, header_bytes = _broadcast((tmp_name, header_bytes if rank == 0 else 0))
-    chunks = 0
-    failure: BaseException | None = None
-    counter = EvaluationCounter(model.networks())
-    try:
-        with open(tmp_name, "r+b") as fh, counter:
-            fh.seek(header_bytes + lo * row_bytes)
-            for _, chunk in iter_chunks(model, mine):
-                fh.write(chunk.to("cpu").numpy().astype(np_dtype, copy=False).tobytes())
-                chunks += 1
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException as exc:  # includes KeyboardInterrupt: clean up, then re-raise
-        failure = exc
-    if _any_rank_failed(failure is not None):
-        if rank == 0:
-            discard(Path(tmp_name))
-        if failure is not None:
-            raise failure
-        raise InvalidArgumentError(
-            "another rank failed while writing samples", value=str(target),
-            fix="See that rank's error; nothing was written",
-        )
-    if rank == 0:
-        os.replace(tmp_name, target)
+    with contextlib.ExitStack() as rank0_file:  # rank 0 renames it into place on a clean exit
+        tmp_name, header_bytes = _presized_npy(rank0_file, target, np_dtype,
+                                               (full.n, *event.shape), full.n * row_bytes)
+        chunks = 0
+        failure: BaseException | None = None
+        counter = EvaluationCounter(model.networks())
+        try:
+            with writing(target, "output file", Path(tmp_name)), \
+                    open(tmp_name, "r+b") as fh, counter:
+                fh.seek(header_bytes + lo * row_bytes)
+                for _, chunk in iter_chunks(model, mine):
+                    fh.write(chunk.to("cpu").numpy().astype(np_dtype, copy=False).tobytes())
+                    chunks += 1
+                fh.flush()
+                os.fsync(fh.fileno())
+        except BaseException as exc:  # includes KeyboardInterrupt: clean up, then re-raise
+            failure = exc
+        if _any_rank_failed(failure is not None):
+            if failure is not None:
+                raise failure  # leaving the stack removes rank 0's temporary file
+            raise InvalidArgumentError(
+                "another rank failed while writing samples", value=str(target),
+                fix="See that rank's error; nothing was written",
+            )
     if world > 1:
         torch.distributed.barrier()
     evaluations = counter.calls / chunks if chunks else 0.0

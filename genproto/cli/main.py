@@ -14,8 +14,10 @@ Commands:
 * ``genproto compare [NAMES...]`` — the measured table of paradigms and the claims it tests.
 * ``genproto classify NAME`` — the generative classifier beside the reference classifier.
 
-Errors from genproto print as one line (``error: ...``) and exit with status 2;
-they are never tracebacks.
+Errors from genproto, and ``OSError`` from the file system, print as one line
+(``error: ...``) and exit with status 2; they are never tracebacks. Ctrl-C exits
+130; SIGTERM removes a half-written output (:mod:`genproto._atomic`) and ends
+the process by that signal (143 in a shell).
 """
 
 from __future__ import annotations
@@ -225,6 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.func(args)
     except GenprotoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path or disk the library did not type (e.g. train's mkdir)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,4 +1,9 @@
-"""``genproto sample NAME -n N [-o grid.png | samples.npy]`` — draw and save samples."""
+"""``genproto sample NAME -n N [-o grid.png | samples.npy] [--force]`` — draw and save samples.
+
+The output is written atomically (:mod:`genproto._atomic`): killed or failing, the
+command leaves the old file or the complete new one, never a part or a temporary
+file. An existing output is replaced only with ``--force``.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from genproto import registry
+from genproto._atomic import check_target
 from genproto.cli.args import MAX_INTERPOLATE, MAX_SAMPLES, bounded_int, seed
-from genproto.errors import InvalidArgumentError, OptionError
+from genproto.errors import InvalidArgumentError, OptionError, OutputError
 from genproto.options import Option
 
 __all__ = ["add_parser", "parse_assignments"]
@@ -67,11 +73,7 @@ def _sample(args: argparse.Namespace) -> int:
         raise InvalidArgumentError(
             "output file", value=str(output), allowed="a path ending in .png or .npy"
         )
-    if not output.parent.exists():
-        raise InvalidArgumentError(
-            "output folder", value=str(output.parent), allowed="an existing folder",
-            fix=f"Create it first: mkdir -p {output.parent}",
-        )
+    check_target(args.output, what="output file")  # a folder, a missing folder, a NUL...
     if args.interpolate is not None:
         return _interpolate(args, model, output)
     from genproto import sampling
@@ -84,6 +86,7 @@ def _sample(args: argparse.Namespace) -> int:
                 allowed="a .npy file", fix="Write .npy under torchrun, or run one process for .png",
             )
         _init_distributed(model)
+    _refuse_existing(output, force=args.force)
     common: dict[str, Any] = dict(
         condition=args.condition, seed=args.seed, batch_size=args.batch_size,
         progress=None if not args.progress else True, **sample_options,
@@ -123,6 +126,7 @@ def _interpolate(args: argparse.Namespace, model: Any, output: Path) -> int:
         )
     from genproto.pictures import image_grid, save_png
 
+    _refuse_existing(output, force=args.force)
     seed = 0 if args.seed is None else args.seed
     images = strip(args.interpolate, pairs=max(1, args.n // args.interpolate), seed=seed,
                    condition=args.condition)
@@ -132,6 +136,16 @@ def _interpolate(args: argparse.Namespace, model: Any, output: Path) -> int:
                                "genproto:interpolate": str(args.interpolate)})
     print(f"wrote an interpolation strip of {args.name!r} to {output} (seed {seed})")
     return 0
+
+
+def _refuse_existing(output: Path, *, force: bool) -> None:
+    """An existing output is replaced (atomically) only with ``--force``."""
+    if os.path.lexists(output) and not force:
+        raise OutputError(
+            "output file already exists", value=str(output),
+            allowed="a new file, or an existing one with --force",
+            fix="Pass --force to replace it, or choose another name",
+        )
 
 
 def _init_distributed(model: Any) -> None:
@@ -158,6 +172,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("-n", type=bounded_int(0, MAX_SAMPLES),
                    default=64, help="number of samples (default 64)")
     p.add_argument("-o", "--output", default="samples.png", help="output .png or .npy")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing output file (atomically: the old file stays "
+                   "until the new one is complete)")
     p.add_argument("--condition", type=int, default=None, help="class label for every sample")
     p.add_argument("--seed", type=seed, default=None, help="seed (default: fresh, printed)")
     p.add_argument("--steps", type=bounded_int(1, 10**6),
