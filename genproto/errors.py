@@ -37,6 +37,7 @@ __all__ = [
     "OutputError",
     "OptionTypeError",
     "PluginError",
+    "TrainingDiverged",
     "TrainingNotSetUp",
     "UnknownModelError",
 ]
@@ -258,6 +259,21 @@ class TrainingNotSetUp(GenprotoError, RuntimeError):
 
 class OutputError(GenprotoError, OSError):
     """An output (samples, a picture, a checkpoint) could not be written where asked."""
+
+
+class TrainingDiverged(GenprotoError, FloatingPointError):
+    """A training step produced a NaN or infinite loss or weight; nothing was saved."""
+
+    def __init__(self, model: str, *, step: int, what: str, value: Any) -> None:
+        self.model = model
+        self.step = step
+        super().__init__(
+            f"training of model {model!r} diverged at step {step}: {what} is not finite",
+            value=value,
+            allowed="finite losses and weights",
+            fix="Lower the learning rate (--lr) or check the data; nothing was saved at this "
+            "step, so --resume continues from the last good save",
+        )
 
 
 class CheckpointError(GenprotoError, ValueError):

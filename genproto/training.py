@@ -10,11 +10,18 @@ the adversarial game, noise-prediction MSE). This module does the rest, once:
   keyed streams of ``(seed, global example number)`` — so a run is determined
   by its seed and a resumed run continues exactly where it stopped;
 * a tqdm progress bar with the step's losses;
-* periodic and final checkpoints in ``DIR``: the model as a checkpoint in
-  ``DIR/model`` (:mod:`genproto.checkpoint`; ``genproto.load(DIR/model)``
-  reads it) and the optimiser states and step counter in
-  ``DIR/training.safetensors`` and ``DIR/training.json`` (no pickle), so
-  ``--resume`` can continue;
+* periodic and final saves in ``DIR``: the training state — step, settings, model
+  weights and optimiser states — as ONE file, ``DIR/training-state.safetensors``
+  (no pickle; the JSON parts in its metadata), written atomically, so a kill at any
+  moment leaves the old step or the new one, never a mix; then the model as a
+  checkpoint in ``DIR/model`` (:mod:`genproto.checkpoint`; ``genproto.load(DIR/model)``
+  reads it). ``--resume`` reads only the state file, validating every field and
+  tensor against the model and its optimisers (:class:`~genproto.errors.CheckpointError`
+  naming what is damaged), and continues exactly; a state of the older two-file layout
+  (``training.json`` + ``training.safetensors`` beside ``DIR/model``) is still read;
+* a step whose loss is NaN or infinite stops the run with
+  :class:`~genproto.errors.TrainingDiverged` before anything is saved, and so do
+  non-finite weights at a save;
 * the global RNGs are never touched (network initialisation uses
   :func:`seeded_init`, which forks and restores them).
 
@@ -36,7 +43,8 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
 import torch
-from safetensors.torch import load_file, save
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save
 
 from genproto._atomic import atomic_write_bytes
 from genproto.data.dataset import Dataset
@@ -44,6 +52,7 @@ from genproto.errors import (
     CheckpointError,
     CheckpointNotFoundError,
     InvalidArgumentError,
+    TrainingDiverged,
     TrainingNotSetUp,
 )
 from genproto.streams import KeyedStreams
@@ -54,15 +63,21 @@ __all__ = [
     "TrainResult",
     "TrainSettings",
     "Trainable",
+    "TrainingState",
     "fit",
+    "read_state",
     "require_setup",
     "seeded_init",
     "warmup_cosine",
 ]
 
+STATE_FILE = "training-state.safetensors"
+#: The older two-file layout of the training state, still read by ``--resume``.
 STATE_TENSORS = "training.safetensors"
 STATE_JSON = "training.json"
 MODEL_DIR = "model"
+_META_KEY = "genproto.training"
+_MAX_META_BYTES = 4 * 2**20
 
 
 @contextlib.contextmanager
@@ -128,9 +143,10 @@ def _positive_int(instance: Any, attribute: attrs.Attribute[int], value: int) ->
 
 
 def _positive_float(instance: Any, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0 \
+            or not math.isfinite(value):
         raise InvalidArgumentError(f"training setting {attribute.name!r}", value=value,
-                                   allowed="a number > 0")
+                                   allowed="a finite number > 0")
 
 
 @attrs.frozen
@@ -173,6 +189,8 @@ class Trainable(Protocol):
         ...
 
     def load_state_tensors(self, tensors: Mapping[str, torch.Tensor]) -> None: ...
+
+    def state_tensors(self) -> dict[str, torch.Tensor]: ...
 
     def training_data(self) -> Dataset:
         """The data set this configuration learns from (e.g. the digits train split)."""
@@ -230,34 +248,164 @@ def _flatten_optimizers(
     return tensors, meta
 
 
+@attrs.frozen
+class TrainingState:
+    """What ``--resume`` continues from, read back by :func:`read_state`."""
+
+    step: int
+    settings: Mapping[str, Any]
+    model: Mapping[str, torch.Tensor]
+    optimizer_tensors: Mapping[str, torch.Tensor]
+    optimizer_meta: Mapping[str, Any]
+
+
+def _damaged(path: Path, what: str, value: Any = None) -> CheckpointError:
+    return CheckpointError(
+        f"training state {path} is damaged: {what}",
+        value=value,
+        allowed="a state written by genproto train for this model and options",
+        fix=f"Delete {path.name} (and {MODEL_DIR}/) in {path.parent} and train without --resume",
+    )
+
+
+def _save_state(
+    directory: Path, step: int, settings: TrainSettings, model: Any,
+    optimizers: Mapping[str, torch.optim.Optimizer],
+) -> None:
+    """Step, settings, weights and optimiser states as one file, renamed into place."""
+    tensors, meta = _flatten_optimizers(optimizers)
+    weights = {k: v.detach().to("cpu").contiguous() for k, v in model.state_tensors().items()}
+    everything = {**{f"model/{k}": v for k, v in weights.items()},
+                  **{f"optim/{k}": v for k, v in tensors.items()}}
+    info = {"format": 1, "step": step, "settings": attrs.asdict(settings), "optimizers": meta}
+    blob = save(everything, metadata={_META_KEY: json.dumps(info)})
+    atomic_write_bytes(directory / STATE_FILE, blob)
+
+
+def _json(text: str, path: Path) -> Any:
+    if len(text) > _MAX_META_BYTES:
+        raise _damaged(path, f"its JSON has {len(text)} characters (at most {_MAX_META_BYTES})")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError; too deep; too many digits
+        raise _damaged(path, f"its JSON does not parse ({type(exc).__name__})") from None
+
+
+def _read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = dict(f.metadata() or {})
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise _damaged(path, f"its tensors do not read ({exc})") from None
+    return tensors, metadata
+
+
+def read_state(directory: str | Path) -> TrainingState:
+    """The training state in ``directory`` (either layout), its format checked.
+
+    Raises ``CheckpointNotFoundError`` when there is none and ``CheckpointError`` naming
+    the file and what is damaged otherwise; whether the state fits the model is checked
+    when it is restored.
+    """
+    out = Path(directory)
+    path = out / STATE_FILE
+    if path.is_file():
+        tensors, metadata = _read_tensors(path)
+        if _META_KEY not in metadata:
+            raise _damaged(path, f"it has no {_META_KEY!r} metadata")
+        info = _json(metadata[_META_KEY], path)
+        model = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
+        optim = {k[len("optim/"):]: v for k, v in tensors.items() if k.startswith("optim/")}
+        if len(model) + len(optim) != len(tensors):
+            raise _damaged(path, "it holds tensors that are neither model/ nor optim/")
+    elif (out / STATE_JSON).is_file():  # the older layout: weights in DIR/model
+        from genproto.checkpoint import read_checkpoint
+
+        path = out / STATE_JSON
+        info = _json(path.read_text(encoding="utf-8", errors="replace"), path)
+        optim, _ = _read_tensors(out / STATE_TENSORS)
+        _, model = read_checkpoint(out / MODEL_DIR)
+    else:
+        raise CheckpointNotFoundError(
+            f"no training state to resume in {out}", allowed=f"a folder holding {STATE_FILE}",
+            fix="Train without --resume first",
+        )
+    if not isinstance(info, dict):
+        raise _damaged(path, "its metadata is not a JSON object", type(info).__name__)
+    step, settings, meta = info.get("step"), info.get("settings"), info.get("optimizers")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise _damaged(path, "'step' is not a whole number >= 0", step)
+    if not isinstance(settings, dict) or not isinstance(meta, dict):
+        raise _damaged(path, "'settings' or 'optimizers' is not a JSON object")
+    for name, tensor in [*model.items(), *optim.items()]:
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise _damaged(path, f"tensor {name!r} holds NaN or infinity")
+    return TrainingState(step, settings, model, optim, meta)
+
+
+def _restore(
+    state: TrainingState, model: Any, optimizers: Mapping[str, torch.optim.Optimizer],
+    settings: TrainSettings, path: Path,
+) -> None:
+    """Load ``state`` into the model and optimisers, checking that it fits them."""
+    if state.step > settings.steps:
+        raise _damaged(path, f"its step is past the run's {settings.steps} steps", state.step)
+    own = model.state_tensors()
+    for key, tensor in state.model.items():
+        mine = own.get(key)
+        if mine is None or mine.shape != tensor.shape or mine.dtype != tensor.dtype:
+            raise _damaged(path, f"model tensor {key!r} does not fit the model",
+                           f"{tuple(tensor.shape)} {tensor.dtype}")
+    try:
+        model.load_state_tensors(state.model)
+        _restore_optimizers(optimizers, state.optimizer_tensors, state.optimizer_meta)
+    except CheckpointError as exc:
+        raise _damaged(path, exc.what) from None
+    except (KeyError, ValueError, TypeError, IndexError, RuntimeError, AttributeError) as exc:
+        raise _damaged(
+            path, f"its optimiser state does not fit ({type(exc).__name__}: {exc})"
+        ) from None
+
+
 def _restore_optimizers(
     optimizers: Mapping[str, torch.optim.Optimizer],
     tensors: Mapping[str, torch.Tensor],
     meta: Mapping[str, Any],
 ) -> None:
     for name, opt in optimizers.items():
-        if name not in meta:
+        if name not in meta or not isinstance(meta[name], dict):
             raise CheckpointError(f"training state has no optimiser {name!r}",
                                   fix="Resume with the same model options")
+        params = [p for group in opt.param_groups for p in group["params"]]
         state: dict[int, dict[str, Any]] = {}
         prefix = f"{name}."
         for key, value in tensors.items():
             if key.startswith(prefix):
                 index, field = key[len(prefix):].split(".", 1)
+                param = params[int(index)]
+                if value.numel() != 1 and value.shape != param.shape:
+                    raise CheckpointError(
+                        f"optimiser {name!r} tensor {key!r} has shape {tuple(value.shape)} "
+                        f"for a parameter of shape {tuple(param.shape)}",
+                        fix="Resume with the same model options",
+                    )
                 state.setdefault(int(index), {})[field] = value
         for index, scalars in meta[name]["scalars"].items():
             state.setdefault(int(index), {}).update(scalars)
         opt.load_state_dict({"state": state, "param_groups": meta[name]["param_groups"]})
 
 
-def _save_state(
-    directory: Path, step: int, settings: TrainSettings,
-    optimizers: Mapping[str, torch.optim.Optimizer],
-) -> None:
-    tensors, meta = _flatten_optimizers(optimizers)
-    atomic_write_bytes(directory / STATE_TENSORS, save(tensors))
-    state = {"step": step, "settings": attrs.asdict(settings), "optimizers": meta}
-    atomic_write_bytes(directory / STATE_JSON, json.dumps(state, indent=1).encode())
+def _check_finite(losses: Mapping[str, float], step: int, model: str) -> None:
+    for key, value in losses.items():
+        if not math.isfinite(value):
+            raise TrainingDiverged(model, step=step, what=f"loss {key!r}", value=value)
+
+
+def _check_weights(model: Any, step: int) -> None:
+    for key, tensor in model.state_tensors().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise TrainingDiverged(model.name, step=step, what=f"weight {key!r}", value="NaN/inf")
 
 
 def fit(
@@ -280,23 +428,15 @@ def fit(
             f"model {getattr(model, 'name', model)!r} cannot be trained by genproto",
             allowed="a model implementing genproto.training.Trainable",
         )
-    from genproto.checkpoint import read_checkpoint
-
     settings = settings or model.training_defaults()
     out = Path(directory)
     optimizers = model.setup_training(settings)
     start = 0
     if resume:
-        if not (out / STATE_JSON).exists():
-            raise CheckpointNotFoundError(
-                f"no training state to resume in {out}", allowed=f"a folder holding {STATE_JSON}",
-                fix="Train without --resume first",
-            )
-        _, weights = read_checkpoint(out / MODEL_DIR)
-        model.load_state_tensors(weights)
-        meta = json.loads((out / STATE_JSON).read_text())
-        _restore_optimizers(optimizers, load_file(str(out / STATE_TENSORS)), meta["optimizers"])
-        start = int(meta["step"])
+        state = read_state(out)
+        where = out / (STATE_FILE if (out / STATE_FILE).is_file() else STATE_JSON)
+        _restore(state, model, optimizers, settings, where)
+        start = state.step
     data = model.training_data()
     n = len(data)
     per_epoch = max(1, n // settings.batch_size)
@@ -326,6 +466,7 @@ def fit(
                 step,
             )
             losses = model.train_step(batch)
+            _check_finite(losses, step, model.name)
             bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items()}, refresh=False)
             bar.update(1)
             done = step + 1
@@ -335,8 +476,9 @@ def fit(
                 shown = ", ".join(f"{k}={v:.4g}" for k, v in {**losses, **report}.items())
                 say(f"step {done}/{settings.steps}: {shown}")
             if done % settings.save_every == 0 or done == settings.steps:
+                _check_weights(model, done)
+                _save_state(out, done, settings, model, optimizers)  # the resumable unit
                 meta = {"seed": str(settings.seed), "steps": str(done)}
                 model.save(out / MODEL_DIR, metadata=meta)
-                _save_state(out, done, settings, optimizers)
     return TrainResult(out, settings.steps, start, time.perf_counter() - began, losses,
                        tuple(reports))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,6 +30,7 @@ from genproto.training import (
     Trainable,
     TrainSettings,
     fit,
+    read_state,
     require_setup,
     seeded_init,
     warmup_cosine,
@@ -127,8 +127,7 @@ def test_resume_continues_exactly(tmp_path: Path) -> None:
     result = fit(again, tmp_path / "part", settings=settings, resume=True, progress=False,
                  log=lambda s: None)
     assert result.resumed_from == 8
-    state = json.loads((tmp_path / "part" / "training.json").read_text())
-    assert state["step"] == 12
+    assert read_state(tmp_path / "part").step == 12
     for key, value in weights(whole).items():
         assert torch.equal(value, weights(again)[key]), key
 
