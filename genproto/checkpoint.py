@@ -31,12 +31,18 @@ one. Replacing an existing checkpoint renames the old one aside, renames the new
 one in, and only then deletes the old one; any failure puts the old one back.
 A target that is not a genproto checkpoint is never touched.
 
-Reading checks everything before trusting it: the config's format, format
+Reading checks everything before trusting it: the config's size (at most
+:data:`MAX_CONFIG_BYTES`) and nesting depth (at most :data:`MAX_CONFIG_DEPTH`)
+before it is parsed, its numbers (no NaN, no infinity, no integer longer than
+:data:`MAX_INT_DIGITS` digits) while it is parsed, then its format, format
 version and protocol version; the weights file's SHA-256 *before* it is parsed
 (a truncated download or a flipped bit is reported as such, not as a puzzling
 parse error); and the tensor count after it is parsed. Every problem raises a
 :class:`~genproto.errors.CheckpointError` naming the path, what is wrong, what
-was expected and how to fix it.
+was expected and how to fix it. :func:`check_tensors_fit` is what a model runs
+before it takes tensors as its weights: the same names, dtypes and shapes as its
+own, and only finite values (``read_checkpoint`` itself returns the stored
+tensors bit for bit, NaN included).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import types
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -74,8 +81,12 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "WEIGHTS_FILE",
+    "MAX_CONFIG_BYTES",
+    "MAX_CONFIG_DEPTH",
+    "MAX_INT_DIGITS",
     "CheckpointConfig",
     "PluginInfo",
+    "check_tensors_fit",
     "read_checkpoint",
     "read_config",
     "save_checkpoint",
@@ -90,6 +101,13 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "genproto.json"
 #: The weights file inside a checkpoint directory.
 WEIGHTS_FILE = "weights.safetensors"
+#: The largest ``genproto.json`` read (genproto writes a few KiB); checked before parsing.
+MAX_CONFIG_BYTES = 1 << 20
+#: The deepest nesting of JSON arrays and objects read (a model's config is 4 deep, a
+#: hybrid's 7); checked before parsing, so a hostile file cannot exhaust the stack.
+MAX_CONFIG_DEPTH = 32
+#: The longest integer literal read (genproto writes counts, sizes and seeds).
+MAX_INT_DIGITS = 100
 
 _T = TypeVar("_T")
 _E = TypeVar("_E", bound=CheckpointError)
@@ -479,8 +497,8 @@ def _prepare_tensors(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Ten
 
 def _is_our_config(path: Path) -> bool:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        data = _read_config_json(path)
+    except CheckpointError:
         return False
     return isinstance(data, dict) and data.get("format") == FORMAT
 
@@ -598,16 +616,38 @@ def save_checkpoint(
 # ---------------------------------------------------------------------------
 
 
-def _checkpoint_dir(directory: str | Path) -> Path:
+def _checkpoint_dir(directory: str | os.PathLike[str]) -> Path:
+    """``directory`` as a ``Path`` to an existing directory; raises naming what it is instead."""
+    if isinstance(directory, os.PathLike):
+        directory = os.fspath(directory)
+    if not isinstance(directory, str):
+        raise ArgumentTypeError(
+            "checkpoint directory must be a path",
+            value=directory,
+            allowed="a str or os.PathLike naming a directory",
+            fix="Pass the directory that model.save(directory) wrote",
+        )
+    if not directory or "\0" in directory:
+        raise InvalidArgumentError(
+            "checkpoint directory must be a non-empty path without NUL characters",
+            value=directory,
+            allowed="a path such as 'runs/vae'",
+            fix="Pass the directory that model.save(directory) wrote",
+        )
     path = Path(directory)
-    if not path.exists():
+    try:
+        is_dir = path.is_dir()
+        exists = is_dir or path.exists()
+    except OSError as exc:  # a name too long, a loop of links, no permission ...
+        raise _unreadable(path, exc) from exc
+    if not exists:
         raise _error(
             f"{path}: checkpoint directory does not exist",
             expected=f"a directory holding {CONFIG_FILE} and {WEIGHTS_FILE}",
             fix="Check the path, or write the checkpoint first with model.save(directory)",
             cls=CheckpointNotFoundError,
         )
-    if not path.is_dir():
+    if not is_dir:
         hint = (
             f"Pass the directory that holds it: {path.parent}"
             if path.name in (CONFIG_FILE, WEIGHTS_FILE)
@@ -619,6 +659,14 @@ def _checkpoint_dir(directory: str | Path) -> Path:
             fix=hint,
         )
     return path
+
+
+def _unreadable(path: Path, exc: OSError) -> CheckpointError:
+    return _error(
+        f"{path}: cannot be read ({exc.strerror or exc})",
+        expected="a readable checkpoint directory and files",
+        fix="Check the path and its permissions",
+    )
 
 
 def _missing_file(path: Path) -> CheckpointNotFoundError:
@@ -641,7 +689,105 @@ def _missing_file(path: Path) -> CheckpointNotFoundError:
     )
 
 
-def read_config(directory: str | Path) -> CheckpointConfig:
+class _BadNumber(Exception):
+    """Raised inside ``json.loads`` by the number hooks; turned into a CheckpointError."""
+
+    def __init__(self, literal: str, problem: str, expected: str) -> None:
+        super().__init__(literal)
+        self.literal = literal
+        self.problem = problem
+        self.expected = expected
+
+
+def _parse_constant(literal: str) -> Any:
+    raise _BadNumber(literal, f"holds {literal}, which JSON does not allow", "finite numbers")
+
+
+def _parse_float(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):  # 1e999: finite text, infinite float
+        raise _BadNumber(literal, "holds a number too large for a float", "finite numbers")
+    return value
+
+
+def _parse_int(literal: str) -> int:
+    digits = len(literal.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise _BadNumber(
+            literal, f"holds an integer of {digits} digits", f"at most {MAX_INT_DIGITS} digits"
+        )
+    return int(literal)
+
+
+# A JSON string, escapes included, or an unterminated one up to the end (so the scan is
+# linear on any text); once they are removed, the brackets left are the structure.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _too_deep(text: str) -> bool:
+    """Whether arrays and objects nest beyond the limit in JSON ``text`` (not parsed)."""
+    depth = 0
+    for match in _BRACKET.finditer(_JSON_STRING.sub('""', text)):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > MAX_CONFIG_DEPTH:
+            return True
+    return False
+
+
+def _read_config_json(path: Path) -> Any:
+    """Parse ``genproto.json`` at ``path`` within the size, depth and number limits."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise _unreadable(path, exc) from exc
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise _error(
+            f"{path}: config is larger than {MAX_CONFIG_BYTES} bytes (genproto writes a few KiB)",
+            expected=f"at most {MAX_CONFIG_BYTES} bytes",
+            fix=_RESAVE,
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _error(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+            expected="a UTF-8 JSON object written by genproto",
+            fix=_RESAVE,
+        ) from exc
+    if _too_deep(text):
+        raise _error(
+            f"{path}: JSON nested more than {MAX_CONFIG_DEPTH} levels deep",
+            expected=f"at most {MAX_CONFIG_DEPTH} levels (genproto writes 4 to 7)",
+            fix=_RESAVE,
+        )
+    try:
+        return json.loads(
+            text, parse_constant=_parse_constant, parse_float=_parse_float, parse_int=_parse_int
+        )
+    except _BadNumber as exc:
+        raise _error(
+            f"{path}: {exc.problem}",
+            value=exc.literal,
+            expected=exc.expected,
+            fix=_RESAVE,
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise _error(
+            f"{path}: invalid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
+            expected="a JSON object written by genproto",
+            fix=_RESAVE,
+        ) from exc
+    except (RecursionError, ValueError) as exc:  # backstops for the checks above
+        raise _error(
+            f"{path}: JSON that cannot be read ({type(exc).__name__}: {exc})",
+            expected="a JSON object written by genproto",
+            fix=_RESAVE,
+        ) from None
+
+
+def read_config(directory: str | os.PathLike[str]) -> CheckpointConfig:
     """Read and validate ``genproto.json`` only; the weights are not read (cheap).
 
     The weights file must exist, but its hash is checked by :func:`read_checkpoint`.
@@ -650,35 +796,28 @@ def read_config(directory: str | Path) -> CheckpointConfig:
     config_path = path / CONFIG_FILE
     if not config_path.is_file():
         raise _missing_file(config_path)
-    try:
-        data = json.loads(config_path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise _error(
-            f"{config_path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
-            expected="a UTF-8 JSON object written by genproto",
-            fix=_RESAVE,
-        ) from exc
-    except json.JSONDecodeError as exc:
-        raise _error(
-            f"{config_path}: invalid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
-            expected="a JSON object written by genproto",
-            fix=_RESAVE,
-        ) from exc
-    config = CheckpointConfig.from_json(data, where=config_path)
+    config = CheckpointConfig.from_json(_read_config_json(config_path), where=config_path)
     if not (path / WEIGHTS_FILE).is_file():
         raise _missing_file(path / WEIGHTS_FILE)
     return config
 
 
-def read_checkpoint(directory: str | Path) -> tuple[CheckpointConfig, dict[str, torch.Tensor]]:
+def read_checkpoint(
+    directory: str | os.PathLike[str],
+) -> tuple[CheckpointConfig, dict[str, torch.Tensor]]:
     """Read and validate a checkpoint: its config and its tensors (on the CPU).
 
     The weights file's SHA-256 is checked against the config before it is parsed,
-    so corruption is reported as corruption. Nothing is unpickled.
+    so corruption is reported as corruption. Nothing is unpickled. The tensors come
+    back exactly as stored (NaN included); a model checks them with
+    :func:`check_tensors_fit` before taking them as its weights.
     """
     config = read_config(directory)
     weights_path = Path(directory) / WEIGHTS_FILE
-    data = weights_path.read_bytes()
+    try:
+        data = weights_path.read_bytes()
+    except OSError as exc:
+        raise _unreadable(weights_path, exc) from exc
     actual = hashlib.sha256(data).hexdigest()
     if actual != config.weights_sha256:
         raise _error(
@@ -691,7 +830,9 @@ def read_checkpoint(directory: str | Path) -> tuple[CheckpointConfig, dict[str, 
         )
     try:
         tensors = _load_safetensors(data)
-    except (SafetensorError, ValueError, RuntimeError) as exc:
+    # The file's hash matched, so these are a file written wrong (by hand or another tool):
+    # a bad header, a dtype torch lacks (KeyError), sizes that do not fit.
+    except (SafetensorError, ValueError, RuntimeError, KeyError, TypeError, OverflowError) as exc:
         raise _error(
             f"{weights_path}: not a readable safetensors file ({exc})",
             expected="a safetensors file written by genproto",
@@ -706,3 +847,72 @@ def read_checkpoint(directory: str | Path) -> tuple[CheckpointConfig, dict[str, 
             fix=_RESAVE,
         )
     return config, tensors
+
+
+def check_tensors_fit(
+    tensors: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor], *, model: str
+) -> None:
+    """Raise unless ``tensors`` can replace a model's ``own`` tensors one for one.
+
+    The same names, and for each the same dtype and shape as the model's own
+    parameter or buffer (``load_state_dict`` would silently cast int8 weights, and
+    broadcast some shapes), and only finite values: a checkpoint of a diverged
+    model samples zeros and returns NaN likelihoods. ``model`` names the model in
+    the :class:`CheckpointError`.
+    """
+    if not isinstance(tensors, Mapping):
+        raise ArgumentTypeError(
+            f"weights for model {model!r} must be a mapping of name to tensor",
+            value=tensors,
+            allowed="a dict such as model.state_tensors()",
+            fix="Pass the tensors read_checkpoint returns, or model.state_tensors()",
+        )
+    if set(tensors) != set(own):
+        missing = sorted(set(own) - set(tensors))[:5]
+        extra = sorted(map(str, set(tensors) - set(own)))[:5]
+        raise CheckpointError(
+            f"weights do not fit model {model!r}: missing {missing}, unexpected {extra}",
+            fix="Load the checkpoint with the options it was saved with",
+        )
+    fix = "Load the checkpoint with the options it was saved with, or re-save it from the model"
+    for name in sorted(own):
+        tensor, expected = tensors[name], own[name]
+        if not isinstance(tensor, torch.Tensor):
+            raise ArgumentTypeError(
+                f"weights for model {model!r}: {name!r} must be a tensor",
+                value=tensor,
+                allowed="torch.Tensor",
+                fix="Pass the tensors read_checkpoint returns, or model.state_tensors()",
+            )
+        if tensor.layout is not torch.strided:
+            raise CheckpointError(
+                f"weights do not fit model {model!r}: tensor {name!r} is not dense",
+                value=tensor.layout,
+                allowed="torch.strided",
+                fix="Convert it with tensor.to_dense() first",
+            )
+        if tensor.dtype != expected.dtype:
+            raise CheckpointError(
+                f"weights do not fit model {model!r}: tensor {name!r} has the wrong dtype",
+                value=tensor.dtype,
+                allowed=f"{expected.dtype}, the dtype of the model's own {name!r}",
+                fix=fix,
+            )
+        if tensor.shape != expected.shape:
+            raise CheckpointError(
+                f"weights do not fit model {model!r}: tensor {name!r} has the wrong shape",
+                value=tuple(tensor.shape),
+                allowed=f"{tuple(expected.shape)}, the shape of the model's own {name!r}",
+                fix=fix,
+            )
+        if (tensor.is_floating_point() or tensor.is_complex()) and tensor.numel():
+            finite = torch.isfinite(tensor)
+            if not bool(finite.all()):
+                bad = int(finite.numel() - int(finite.sum()))
+                raise CheckpointError(
+                    f"weights of model {model!r}: tensor {name!r} holds {bad} NaN or infinite "
+                    f"values (of {tensor.numel()})",
+                    allowed="finite values only",
+                    fix="The model that wrote them had diverged (e.g. a learning rate too "
+                    "large); retrain it or load an earlier checkpoint",
+                )

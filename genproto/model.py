@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Self
 import torch
 
 from genproto import sampling
-from genproto.checkpoint import PluginInfo, read_checkpoint, save_checkpoint
+from genproto.checkpoint import PluginInfo, check_tensors_fit, read_checkpoint, save_checkpoint
 from genproto.errors import CheckpointError, LikelihoodUnavailable
 from genproto.options import Option, validate_options
 from genproto.protocol import Capabilities, Condition, Origin, SampleCost
@@ -221,15 +221,9 @@ class Model(abc.ABC):
         }
 
     def load_state_tensors(self, tensors: Mapping[str, torch.Tensor]) -> None:
-        """Inverse of :meth:`state_tensors`; a missing or extra key is a ``CheckpointError``."""
-        expected = set(self.state_tensors())
-        if set(tensors) != expected:
-            missing = sorted(expected - set(tensors))[:5]
-            extra = sorted(set(tensors) - expected)[:5]
-            raise CheckpointError(
-                f"weights do not fit model {self.name!r}: missing {missing}, unexpected {extra}",
-                fix="Load the checkpoint with the options it was saved with",
-            )
+        """Inverse of :meth:`state_tensors`; a ``CheckpointError`` unless every tensor has
+        the name, dtype and shape of the model's own and holds only finite values."""
+        check_tensors_fit(tensors, self.state_tensors(), model=self.name)
         for net_name, net in self.networks().items():
             prefix = net_name + "."
             state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
