@@ -1,4 +1,4 @@
-"""The coupling flow: its dequantisation bound vs k, sample quality vs temperature, and speed.
+"""The coupling flow: its dequantisation bound vs k, sample quality vs latent scale, and speed.
 
 On the shipped ``flow`` model (digits, class-conditional) this prints
 
@@ -6,7 +6,7 @@ On the shipped ``flow`` model (digits, class-conditional) this prints
   ``--ks`` (dequantisation noise from the keyed streams of (seed, row); the bound can only
   tighten on average as k grows, Burda et al. 2016 theorem 1), and of the class marginal;
 * reference-classifier accuracy on 1,000 conditional samples (100 per class) and the digits
-  Frechet distance (vs its floor) at each temperature in ``--temperatures``;
+  Frechet distance (vs its floor) at each latent scale in ``--latent-scales``;
 * sampling throughput (samples/s, one inverse pass each) next to the VAE's (one decoder pass
   each) when the ``vae`` plugin is installed, and log-likelihood throughput (digits/s, k = 1);
 
@@ -46,7 +46,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ks", type=int, nargs="+", default=[1, 4, 16, 64])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--temperatures", type=float, nargs="+", default=[0.6, 0.7, 0.8, 0.9, 1.0])
+    parser.add_argument("--latent-scales", type=float, nargs="+",
+                        default=[0.6, 0.7, 0.8, 0.9, 1.0])
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args()
     if args.threads:
@@ -73,11 +74,11 @@ def main() -> None:
     print(f"\nclass-marginal bound (condition=None, k = 1): "
           f"{float(-marginal.mean()) / (dim * math.log(2)):.4f} bits/dim")
     print(f"\nFrechet floor (test vs train digits): {frechet_floor():.2f}\n")
-    print("| temperature | accuracy (1,000 conditional samples) | Frechet distance |")
+    print("| latent scale | accuracy (1,000 conditional samples) | Frechet distance |")
     print("|---|---|---|")
     labels = torch.arange(10).repeat_interleave(100)
-    for t in args.temperatures:
-        x = model.sample(1000, condition=labels, seed=0, temperature=t)
+    for t in args.latent_scales:
+        x = model.sample(1000, condition=labels, seed=0, latent_scale=t)
         print(f"| {t:g} | {conditional_accuracy(x, labels):.3f} | {digits_frechet(x):.2f} |")
     x = model.sample(1000, condition=labels, seed=0)
     print(f"| default | {conditional_accuracy(x, labels):.3f} | {digits_frechet(x):.2f} |")

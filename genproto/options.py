@@ -5,7 +5,9 @@ and its ``sample`` accept as :class:`Option` values. genproto validates what a
 user passes against them before the plugin sees it, so a typo or an
 out-of-range value fails with an error naming the option, the bad value and
 the allowed ones, instead of a ``TypeError`` from deep inside a constructor.
-Unknown options are errors, never ignored.
+Unknown options are errors, never ignored. A renamed option keeps its old names as
+``aliases``: checkpoints store factory options by name, so a checkpoint saved before
+the rename still loads (the value is stored under the new name when it is saved again).
 
 A plugin whose package ships trained weights declares them as :class:`Shipped`
 values at registration; the registry then owns the ``pretrained`` factory
@@ -29,6 +31,10 @@ __all__ = ["Option", "Shipped", "validate_options"]
 _TYPES = (bool, int, float, str)
 
 
+def _names(names: str | Sequence[str]) -> tuple[str, ...]:
+    return (names,) if isinstance(names, str) else tuple(names)
+
+
 @attrs.frozen
 class Option:
     """One option: its name, type, default and allowed values.
@@ -44,6 +50,8 @@ class Option:
         minimum, maximum: bounds for numbers; ``exclusive_minimum`` makes the lower
             bound strict (``temperature > 0``).
         nullable: whether ``None`` is an allowed value.
+        aliases: deprecated former names, accepted in place of ``name`` (so that
+            checkpoints and scripts written before a rename keep working).
     """
 
     name: str
@@ -55,6 +63,7 @@ class Option:
     maximum: float | None = None
     exclusive_minimum: bool = False
     nullable: bool = False
+    aliases: tuple[str, ...] = attrs.field(default=(), converter=_names)
 
     def __attrs_post_init__(self) -> None:
         if self.type not in _TYPES:
@@ -117,6 +126,7 @@ def validate_options(
         OptionTypeError: a value of the wrong type.
     """
     specs = {o.name: o for o in declared}
+    given = _canonical(given, declared, where=where)
     for key in given:
         if key not in specs:
             close = difflib.get_close_matches(key, list(specs), n=3)
@@ -190,3 +200,24 @@ def _same(value: Any, accepted: Any) -> bool:
     if isinstance(value, bool) or isinstance(accepted, bool):
         return value is accepted
     return bool(value == accepted)
+
+
+def _canonical(
+    given: Mapping[str, Any], declared: Sequence[Option], *, where: str
+) -> Mapping[str, Any]:
+    """``given`` with every alias replaced by its option's name; both at once is an error."""
+    renamed = {alias: o.name for o in declared for alias in o.aliases}
+    if not renamed or not any(key in renamed for key in given):
+        return given
+    out: dict[str, Any] = {}
+    for key, value in given.items():
+        name = renamed.get(key, key)
+        if name in out:
+            raise OptionError(
+                f"{where} option {name!r} given twice (once as its former name {key!r})"
+                if key != name else f"{where} option {name!r} given twice",
+                option=name, value=value, allowed=f"one of {name!r} and its former names",
+                fix=f"Pass {name!r} only",
+            )
+        out[name] = value
+    return out

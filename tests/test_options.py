@@ -69,3 +69,44 @@ def test_bad_default_is_rejected_when_declared() -> None:
         Option("steps", int, 0, minimum=1)
     with pytest.raises(ValueError, match="type"):
         Option("weird", list, [])
+
+
+def test_a_renamed_option_accepts_its_former_names() -> None:
+    """Checkpoints store factory options by name: one saved before a rename still loads."""
+    init_seed = Option("init_seed", int, 0, "initialisation seed", minimum=0, aliases=("seed",))
+    assert init_seed.aliases == ("seed",)
+    assert Option("x", int, 0, aliases="old").aliases == ("old",)
+    assert validate_options({"seed": 3}, (init_seed, STEPS), where="x") == {
+        "init_seed": 3, "steps": 50}
+    assert validate_options({"init_seed": 4}, (init_seed,), where="x") == {"init_seed": 4}
+    with pytest.raises(OptionError, match="'init_seed' given twice") as info:
+        validate_options({"init_seed": 4, "seed": 3}, (init_seed,), where="x")
+    assert info.value.option == "init_seed"
+    with pytest.raises(OptionError, match=">= 0"):  # an alias's value is checked as the option's
+        validate_options({"seed": -1}, (init_seed,), where="x")
+
+
+@pytest.mark.parametrize(
+    ("name", "former", "option", "value"),
+    [("vae", "latent", "latent_dim", 16), ("diffusion", "seed", "init_seed", 0),
+     ("latent_diffusion", "seed", "init_seed", 0)],
+)
+def test_checkpoints_saved_under_a_former_option_name_still_load(
+    name: str, former: str, option: str, value: int
+) -> None:
+    """The shipped weights' genproto.json files predate the renames: the aliases load them."""
+    import importlib.util
+    from pathlib import Path
+
+    import genproto
+
+    spec = importlib.util.find_spec(f"genproto_{name}")
+    if spec is None or spec.origin is None:
+        pytest.skip(f"genproto-{name} is not installed")
+    folder = Path(spec.origin).parent / "weights" / "digits"
+    assert f'"{former}": {value}' in (folder / "genproto.json").read_text()
+    loaded = genproto.load(folder)
+    assert loaded.origin is not None
+    assert loaded.origin.options[option] == value
+    assert former not in loaded.origin.options  # saved again, it records the new name
+    assert loaded.weights_sha256() == genproto.registry.get(name).weights_sha256()

@@ -207,10 +207,10 @@ class Diffusion(Model):
     clip: ClassVar[float] = 3.0
     sample_options: ClassVar[tuple[Option, ...]] = _sample_options(NUM_TIMESTEPS)
 
-    def __init__(self, caps: Capabilities, net: nn.Module, *, seed: int) -> None:
+    def __init__(self, caps: Capabilities, net: nn.Module, *, init_seed: int) -> None:
         super().__init__(caps, name="diffusion")
         self.timesteps = T = self.NUM_TIMESTEPS
-        self.seed = seed
+        self.init_seed = init_seed  # the seed the denoiser was initialised from
         self.net = net  # eps_theta
         # The schedule, indexed by t = 0..T (t = 0 is the data: abar_0 = 1), float64 on the CPU.
         betas = torch.cat([torch.zeros(1, dtype=torch.float64), cosine_schedule(T)])  # (T+1,)
@@ -224,12 +224,14 @@ class Diffusion(Model):
     def networks(self) -> Mapping[str, nn.Module]:
         return {"denoiser": self.net}
 
-    # -- data space <-> diffusion space (per configuration) --------------------------------
+    # -- events <-> diffusion space (per configuration) ------------------------------------
 
-    def encode(self, x: Tensor) -> Tensor:
+    def to_model_space(self, x: Tensor) -> Tensor:
+        """Events (data) to the space the diffusion runs in, ``(B, *shape)``."""
         raise NotImplementedError
 
-    def decode(self, x: Tensor) -> Tensor:
+    def to_events(self, x: Tensor) -> Tensor:
+        """Points of the diffusion space back to events (levels, or points), ``(B, *event)``."""
         raise NotImplementedError
 
     @property
@@ -342,7 +344,7 @@ class Diffusion(Model):
                 x = math.sqrt(a_prev) * x0 + math.sqrt(max(1 - a_prev - sigma**2, 0.0)) * eps
             if sigma > 0:
                 x = x + sigma * noise.normal(*self.shape).to(dev)
-        return self.decode(x)
+        return self.to_events(x)
 
     # -- the variational bound (Ho et al. 2020, eq. 5), shared by every configuration ----------
 
@@ -454,7 +456,7 @@ class Diffusion(Model):
         if x0.ndim < 1 or x0.shape[0] == 0 or tuple(x0.shape[1:]) != self.shape:
             raise InputError("fit_reverse_variances() x0 shape", value=tuple(x0.shape),
                              allowed=f"(N >= 1, {', '.join(map(str, self.shape))})",
-                             fix="Pass training data in diffusion space (model.encode(x))")
+                             fix="Pass training data in diffusion space (model.to_model_space(x))")
         was_training = self.net.training
         self.net.eval()
         n = x0.shape[0]
@@ -479,7 +481,7 @@ class Diffusion(Model):
     def on_training_end(self) -> None:
         """After the last step: fit the bound's reverse variances on the training data."""
         data = self.training_data()
-        self.fit_reverse_variances(self.encode(data.x), data.y)
+        self.fit_reverse_variances(self.to_model_space(data.x), data.y)
 
     # -- training (genproto.training.Trainable) ----------------------------------------------
 
@@ -498,7 +500,7 @@ class Diffusion(Model):
     def train_step(self, batch: Batch) -> Mapping[str, float]:
         optimizer = require_setup(self._optimizer, model=self.name)
         settings = require_setup(self._settings, model=self.name)
-        x0 = self.encode(batch.x)  # (B, *shape) in diffusion space
+        x0 = self.to_model_space(batch.x)  # (B, *shape) in diffusion space
         b = x0.shape[0]
         # 1. t ~ U{1..T}, eps ~ N(0, I), and label dropout, all from the examples' streams.
         t = batch.streams.randint(self.timesteps).reshape(b) + 1  # (B,)
@@ -535,24 +537,24 @@ class DigitsDiffusion(Diffusion):
 
     clip: ClassVar[float] = 1.0  # the data lie in [-1, 1]
     likelihood_options: ClassVar[tuple[Option, ...]] = (
-        Option("timesteps", int, 100,
+        Option("terms", int, 100,
                "terms L_{t-1}, t = 2..T, evaluated (stratified draw; T-1 sums them all)",
                minimum=1, maximum=999),
     )
 
-    def __init__(self, hidden: int = 256, blocks: int = 3, seed: int = 0) -> None:
-        with seeded_init(seed):
+    def __init__(self, hidden: int = 256, blocks: int = 3, init_seed: int = 0) -> None:
+        with seeded_init(init_seed):
             net = Denoiser(64, hidden, blocks, CLASSES)
-        super().__init__(capabilities("digits", self.NUM_TIMESTEPS), net, seed=seed)
+        super().__init__(capabilities("digits", self.NUM_TIMESTEPS), net, init_seed=init_seed)
 
     @property
     def shape(self) -> tuple[int, ...]:
         return (64,)
 
-    def encode(self, x: Tensor) -> Tensor:
+    def to_model_space(self, x: Tensor) -> Tensor:
         return (x.float() / 8.0 - 1.0).reshape(-1, 64).to(self.device)  # (B, 64)
 
-    def decode(self, x: Tensor) -> Tensor:
+    def to_events(self, x: Tensor) -> Tensor:
         return torch.round((x.reshape(-1, 8, 8) + 1.0) * 8.0).clamp(0, 16).long()  # (B, 8, 8)
 
     def training_data(self) -> Dataset:
@@ -573,13 +575,13 @@ class DigitsDiffusion(Diffusion):
                              **options: Any) -> Tensor:
         """A lower bound on log P(x | c) in nats: ``-(L_T + sum_{t=2}^T L_{t-1} + L_0)``.
 
-        The first two terms are :meth:`Diffusion.bound_terms` (``timesteps`` stratified terms);
+        The first two terms are :meth:`Diffusion.bound_terms` (``terms`` stratified terms);
         ``L_0 = -log p(x_0|x_1)`` is a Gaussian of variance ``reverse_variance(1)`` integrated
         over each
         level's bin of width 2/16 (the end bins reach to infinity): Ho et al. section 3.3.
         """
-        x0 = self.encode(x).double()  # (B, 64)
-        total, mean = self.bound_terms(x0, condition, streams, int(options["timesteps"]))
+        x0 = self.to_model_space(x).double()  # (B, 64)
+        total, mean = self.bound_terms(x0, condition, streams, int(options["terms"]))
         # L_0: the discretised Gaussian decoder at t = 1.
         total = total - _discretised_gaussian_log_likelihood(x0, mean, self.decoder_std())
         nats: Tensor = (-total).float()
@@ -610,21 +612,21 @@ class ToyDiffusion(Diffusion):
     )
 
     def __init__(self, dataset: str = "eight_gaussians", hidden: int = 128, blocks: int = 3,
-                 seed: int = 0) -> None:
+                 init_seed: int = 0) -> None:
         toy2d(dataset)  # raises on an unknown name
         self.dataset = dataset
-        with seeded_init(seed):
+        with seeded_init(init_seed):
             net = Denoiser(2, hidden, blocks, None)
-        super().__init__(capabilities(dataset, self.NUM_TIMESTEPS), net, seed=seed)
+        super().__init__(capabilities(dataset, self.NUM_TIMESTEPS), net, init_seed=init_seed)
 
     @property
     def shape(self) -> tuple[int, ...]:
         return (2,)
 
-    def encode(self, x: Tensor) -> Tensor:
+    def to_model_space(self, x: Tensor) -> Tensor:
         return (x.float() / TOY_SCALE).to(self.device)
 
-    def decode(self, x: Tensor) -> Tensor:
+    def to_events(self, x: Tensor) -> Tensor:
         return x * TOY_SCALE
 
     def training_data(self) -> Dataset:
@@ -656,7 +658,7 @@ class ToyDiffusion(Diffusion):
         s0, s1 = math.log(math.sqrt((1 - abar1) / abar1)), math.log(50.0)
         h = (s1 - s0) / n_steps
         with torch.inference_mode(False), torch.enable_grad():
-            z = self.encode(x).clone().double()  # (B, 2) xbar at s0
+            z = self.to_model_space(x).clone().double()  # (B, 2) xbar at s0
             logdet = torch.zeros(z.shape[0], dtype=torch.float64, device=z.device)
             for i in range(n_steps):
                 s = s0 + i * h
@@ -686,9 +688,10 @@ class ToyDiffusion(Diffusion):
 
 
 def build(dataset: str = "digits", hidden: int | None = None, blocks: int | None = None,
-          seed: int = 0) -> Diffusion:
+          init_seed: int = 0) -> Diffusion:
     """The factory behind ``genproto.registry.get("diffusion", **options)``: the digits model,
     or a toy 2-D one; ``None`` sizes are the data's defaults (256 or 128 hidden, 3 blocks)."""
     if dataset == "digits":
-        return DigitsDiffusion(hidden=hidden or 256, blocks=blocks or 3, seed=seed)
-    return ToyDiffusion(dataset=dataset, hidden=hidden or 128, blocks=blocks or 3, seed=seed)
+        return DigitsDiffusion(hidden=hidden or 256, blocks=blocks or 3, init_seed=init_seed)
+    return ToyDiffusion(dataset=dataset, hidden=hidden or 128, blocks=blocks or 3,
+                        init_seed=init_seed)

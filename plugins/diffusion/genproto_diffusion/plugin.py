@@ -21,11 +21,12 @@ OPTIONS = (
            minimum=8, maximum=4096, nullable=True),
     Option("blocks", int, None, "residual blocks of the denoiser (default: 3)",
            minimum=1, maximum=64, nullable=True),
-    Option("seed", int, 0, "initialisation seed", minimum=0),
+    Option("init_seed", int, 0, "seed of the denoiser's initialisation", minimum=0,
+           aliases=("seed",)),
 )
 SHIPPED = tuple(
     Shipped("genproto_diffusion", ("weights", dataset),
-            {"dataset": dataset, "hidden": (None, hidden), "blocks": (None, 3), "seed": 0})
+            {"dataset": dataset, "hidden": (None, hidden), "blocks": (None, 3), "init_seed": 0})
     for dataset, hidden in (("digits", 256), ("eight_gaussians", 128))
 )
 

@@ -161,23 +161,23 @@ def test_variational_bound_is_reproducible_batch_invariant_and_prefers_digits_to
     data = load_digits("test")
     x, y = data.x[:24], data.y
     assert y is not None
-    nats = model.log_likelihood(x, y[:24], seed=0, batch_size=24, timesteps=20)
-    again = model.log_likelihood(x, y[:24], seed=0, batch_size=7, timesteps=20)
+    nats = model.log_likelihood(x, y[:24], seed=0, batch_size=24, terms=20)
+    again = model.log_likelihood(x, y[:24], seed=0, batch_size=7, terms=20)
     torch.testing.assert_close(nats, again)
     assert model.capabilities.likelihood is Likelihood.BOUND
     # A lower bound on the log-probability of a discrete image is <= 0.
     assert bool((nats < 0).all())
     # Digits get a higher bound than uniform noise images (levels drawn uniformly at random).
     noise = torch.randint(0, 17, (24, 8, 8), generator=torch.Generator().manual_seed(0))
-    on_noise = model.log_likelihood(noise, y[:24], seed=0, timesteps=20)
+    on_noise = model.log_likelihood(noise, y[:24], seed=0, terms=20)
     assert bits_per_dim(nats, 64) + 2 < bits_per_dim(on_noise, 64)
 
 
 def test_stratified_bound_averages_to_the_full_sum(model: DigitsDiffusion) -> None:
     data = load_digits("test")
     x, y = data.x[:3], data.y[:3]  # type: ignore[index]
-    full = model.log_likelihood(x, y, seed=0, timesteps=999)
-    draws = torch.stack([model.log_likelihood(x, y, seed=s, timesteps=10) for s in range(12)])
+    full = model.log_likelihood(x, y, seed=0, terms=999)
+    draws = torch.stack([model.log_likelihood(x, y, seed=s, terms=10) for s in range(12)])
     # The noise of each term is redrawn too, so compare with generous, stated tolerance:
     # the per-image spread of the 10-term estimate is a few nats.
     assert torch.all((draws.mean(0) - full).abs() < 6 * draws.std(0) / math.sqrt(12) + 2.0)
@@ -185,7 +185,7 @@ def test_stratified_bound_averages_to_the_full_sum(model: DigitsDiffusion) -> No
 
 def test_marginal_bound_is_at_least_each_class_bound_minus_log10(model: DigitsDiffusion) -> None:
     x = load_digits("test").x[:4]
-    marginal = model.log_likelihood(x, seed=0, timesteps=5)
+    marginal = model.log_likelihood(x, seed=0, terms=5)
     assert marginal.shape == (4,)
     assert bool(torch.isfinite(marginal).all())
 

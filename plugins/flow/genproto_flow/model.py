@@ -21,9 +21,10 @@ so by the change of variables (RealNVP eq. 3)::
 
     log p(h | c) = log N(z; 0, I) + sum over layers of log|det J| - sum(sigma_c).
 
-Sampling is one inverse pass (a single network evaluation): eps ~ N(0, I), z = T eps with the
-temperature T, h = f^{-1}(z; c). Every random number -- the dequantisation noise in training and
-in the bound, the sampling noise -- comes from genproto's keyed streams.
+Sampling is one inverse pass (a single network evaluation): eps ~ N(0, I), z = s eps with the
+latent scale s (Glow's "temperature"), h = f^{-1}(z; c). Every random number -- the
+dequantisation noise in training and in the bound, the sampling noise -- comes from genproto's
+keyed streams.
 
 **Toy 2-D densities** (``dataset="eight_gaussians"`` ...): the flow acts on the point itself,
 unconditionally, and ``log_likelihood`` is the exact log-density.
@@ -73,8 +74,8 @@ SCALE_CLAMP = 2.0  # |log s| < 2 in every coupling (a tanh-bounded scale)
 #: Default (depth, hidden) per kind of data.
 DIGITS_SIZES = (8, 128)
 TOY_SIZES = (8, 64)
-#: Default sampling temperature on digits (Glow section 5: reduced-temperature samples).
-DIGITS_TEMPERATURE = 0.8
+#: Default latent scale on digits (Glow section 5: reduced-temperature samples).
+DIGITS_LATENT_SCALE = 0.8
 INIT_SEED = 0
 DEQUANT_CHUNK = 16  # dequantisation samples drawn per stream draw (results never depend on it)
 WARMUP = 200  # learning-rate warm-up steps
@@ -100,8 +101,8 @@ def capabilities(dataset: str = "digits") -> Capabilities:
         objective="maximum likelihood of uniformly dequantised, logit-transformed digits "
         "(a lower bound on the discrete log-likelihood)" if digits
         else "exact maximum likelihood by the change of variables",
-        sampling=f"eps ~ N(0, I), one inverse pass of the flow at temperature "
-        f"{DIGITS_TEMPERATURE} (default), then sigmoid and floor(17 y) to levels" if digits
+        sampling=f"eps ~ N(0, I), one inverse pass of the flow at latent scale "
+        f"{DIGITS_LATENT_SCALE} (default), then sigmoid and floor(17 y) to levels" if digits
         else "eps ~ N(0, I), one inverse pass of the flow",
     )
 
@@ -224,7 +225,7 @@ class FlowStep(nn.Module):
 
 class FlowNet(nn.Module):
     """The whole flow as one module: ``forward`` is the generative (inverse) pass -- the one
-    network evaluation a sample costs -- and :meth:`encode` the density direction."""
+    network evaluation a sample costs -- and :meth:`to_latent` the density direction."""
 
     def __init__(self, dims: int, classes: int, depth: int, hidden: int) -> None:
         super().__init__()
@@ -249,7 +250,7 @@ class FlowNet(nn.Module):
                                  fix="Pass condition=<digit class>")
         return F.one_hot(labels, self.classes).float(), labels
 
-    def encode(
+    def to_latent(
         self, h: torch.Tensor, labels: torch.Tensor | None, keep: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """z = f(h) standardised by the class base, and log|det df/dh| per row: (B, D), (B,).
@@ -269,15 +270,15 @@ class FlowNet(nn.Module):
         self, h: torch.Tensor, labels: torch.Tensor | None, keep: torch.Tensor | None = None
     ) -> torch.Tensor:
         """log p(h | c) by the change of variables (RealNVP eq. 3), (B,)."""
-        z, logdet = self.encode(h, labels, keep)
+        z, logdet = self.to_latent(h, labels, keep)
         return -0.5 * (z**2).sum(-1) - 0.5 * self.dims * math.log(2 * math.pi) + logdet
 
     def forward(
-        self, eps: torch.Tensor, labels: torch.Tensor | None, temperature: float = 1.0
+        self, eps: torch.Tensor, labels: torch.Tensor | None, latent_scale: float = 1.0
     ) -> torch.Tensor:
-        """h = f^{-1}(T eps; c): the generative pass, (B, D) -> (B, D)."""
+        """h = f^{-1}(s eps; c): the generative pass, (B, D) -> (B, D)."""
         onehot, rows = self._condition(labels, eps.shape[0])
-        h = self.base_mean[rows] + self.base_log_scale[rows].exp() * (temperature * eps)
+        h = self.base_mean[rows] + self.base_log_scale[rows].exp() * (latent_scale * eps)
         for step in reversed(self._steps()):
             h = step.inverse(h, onehot)  # (B, D)
         return h
@@ -296,8 +297,8 @@ class CouplingFlow(Model):
     lower bound (digits), one inverse pass per sample."""
 
     sample_options = (
-        Option("temperature", float, None, "scale of the base noise z = T eps; default 1.0 on "
-               f"toy 2-D (samples follow the exact density), {DIGITS_TEMPERATURE} on digits "
+        Option("latent_scale", float, None, "scale s of the base noise z = s eps; default 1.0 "
+               f"on toy 2-D (samples follow the exact density), {DIGITS_LATENT_SCALE} on digits "
                "(Glow's reduced temperature)", minimum=0.0, exclusive_minimum=True,
                nullable=True),
     )
@@ -356,13 +357,13 @@ class CouplingFlow(Model):
     def sample_batch(
         self, streams: KeyedStreams, condition: torch.Tensor | None, **options: Any
     ) -> torch.Tensor:
-        temperature = options.get("temperature")
-        if temperature is None:
-            temperature = DIGITS_TEMPERATURE if self.digits else 1.0
+        scale = options.get("latent_scale")
+        if scale is None:
+            scale = DIGITS_LATENT_SCALE if self.digits else 1.0
         # 1. eps ~ N(0, I) from each sample's stream
         eps = streams.normal(self.dims).to(self.device)  # (B, D)
-        # 2. the one network evaluation: h = f^{-1}(T eps; c)
-        h: torch.Tensor = self.flow(eps, condition, temperature)  # (B, D)
+        # 2. the one network evaluation: h = f^{-1}(s eps; c)
+        h: torch.Tensor = self.flow(eps, condition, scale)  # (B, D)
         if not self.digits:
             return h
         # 3. back through the logit map to y in [0, 1), then to the level whose cell holds y

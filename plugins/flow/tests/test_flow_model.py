@@ -93,7 +93,7 @@ def test_declares_flow_single_pass_bound_on_digits_exact_on_toy(
 
 def test_shipped_weights_sample_the_asked_digits(flow: CouplingFlow) -> None:
     labels = torch.arange(10).repeat_interleave(100)
-    x = flow.sample(1000, condition=labels, seed=0)  # default temperature
+    x = flow.sample(1000, condition=labels, seed=0)  # default latent scale
     assert x.shape == (1000, 8, 8)
     assert x.dtype == torch.int64
     assert int(x.min()) >= 0
@@ -101,11 +101,11 @@ def test_shipped_weights_sample_the_asked_digits(flow: CouplingFlow) -> None:
     assert conditional_accuracy(x, labels) >= 0.90
 
 
-@pytest.mark.parametrize("temperature", [None, 0.5, 1.0])
+@pytest.mark.parametrize("latent_scale", [None, 0.5, 1.0])
 def test_counted_evaluations_match_declared_cost(
-    flow: CouplingFlow, temperature: float | None
+    flow: CouplingFlow, latent_scale: float | None
 ) -> None:
-    options = {} if temperature is None else {"temperature": temperature}
+    options = {} if latent_scale is None else {"latent_scale": latent_scale}
     result = run(flow, 23, condition=4, seed=1, batch_size=10, **options)
     assert result.evaluations_per_sample == flow.cost(**options).evaluations == 1
 
@@ -127,11 +127,11 @@ def test_sampling_is_deterministic_and_batch_size_invariant(
         assert not torch.allclose(a.float(), model.sample(40, seed=8, batch_size=40).float())
 
 
-def test_temperature_scales_the_base_noise(toy: CouplingFlow) -> None:
+def test_latent_scale_scales_the_base_noise(toy: CouplingFlow) -> None:
     eps = KeyedStreams.for_range(3, 0, 16).normal(2)
     with torch.inference_mode():
         want = toy.flow(0.5 * eps, None)
-    assert torch.allclose(toy.sample(16, seed=3, temperature=0.5), want)
+    assert torch.allclose(toy.sample(16, seed=3, latent_scale=0.5), want)
 
 
 @pytest.mark.parametrize(("dims", "classes"), [(2, 0), (64, 10)])
@@ -140,7 +140,7 @@ def test_inverse_of_forward_is_the_identity(dims: int, classes: int) -> None:
     h = 2.0 * KeyedStreams.for_range(0, 0, 256).normal(dims)  # (256, D)
     labels = None if classes == 0 else torch.arange(256) % classes
     with torch.no_grad():
-        z, _ = net.encode(h, labels)
+        z, _ = net.to_latent(h, labels)
         back = net(z, labels)  # forward is the generative (inverse) pass
     assert float((back - h).abs().max()) < 1e-3
     assert float((back - h).abs().mean()) < 1e-5
@@ -151,7 +151,7 @@ def test_shipped_flows_invert_their_own_samples(flow: CouplingFlow, toy: Couplin
         eps = KeyedStreams.for_range(0, 0, 50).normal(model.dims)
         with torch.inference_mode():
             h = model.flow(eps, labels)
-            z, _ = model.flow.encode(h, labels)
+            z, _ = model.flow.to_latent(h, labels)
         assert float((z - eps).abs().max()) < 1e-3
 
 
@@ -162,12 +162,12 @@ def test_log_det_equals_brute_force_jacobian(dims: int, classes: int) -> None:
     for i in range(rows.shape[0]):
         label = None if classes == 0 else torch.tensor([i % classes])
 
-        def encode(h: torch.Tensor, label: torch.Tensor | None = label) -> torch.Tensor:
-            return net.encode(h[None], label)[0][0]
+        def to_latent(h: torch.Tensor, label: torch.Tensor | None = label) -> torch.Tensor:
+            return net.to_latent(h[None], label)[0][0]
 
-        jac = torch.autograd.functional.jacobian(encode, rows[i])  # (D, D)
+        jac = torch.autograd.functional.jacobian(to_latent, rows[i])  # (D, D)
         _, brute = torch.linalg.slogdet(jac)
-        logdet = net.encode(rows[i : i + 1], label)[1].detach()
+        logdet = net.to_latent(rows[i : i + 1], label)[1].detach()
         assert abs(float(logdet[0]) - float(brute)) < 1e-8 * max(1.0, abs(float(brute)))
 
 
@@ -181,7 +181,7 @@ def test_digits_density_includes_the_logit_jacobian() -> None:
 
         def to_z(v: torch.Tensor, label: torch.Tensor = label) -> torch.Tensor:
             p = 0.05 + 0.9 * v
-            return model.flow.encode((p.log() - torch.log1p(-p))[None], label)[0][0]
+            return model.flow.to_latent((p.log() - torch.log1p(-p))[None], label)[0][0]
 
         _, brute = torch.linalg.slogdet(torch.autograd.functional.jacobian(to_z, y[i]))
         z = to_z(y[i]).detach()
@@ -243,11 +243,12 @@ def test_class_marginal_bound_is_at_most_best_class(
 @pytest.mark.parametrize(
     ("options", "error"),
     [
-        ({"temperature": 0.0}, OptionError),
-        ({"temperature": -0.5}, OptionError),
-        ({"temperature": "hot"}, OptionTypeError),
-        ({"temperature": float("nan")}, OptionError),
-        ({"temprature": 1.0}, OptionError),
+        ({"latent_scale": 0.0}, OptionError),
+        ({"latent_scale": -0.5}, OptionError),
+        ({"latent_scale": "hot"}, OptionTypeError),
+        ({"latent_scale": float("nan")}, OptionError),
+        ({"latent_scal": 1.0}, OptionError),
+        ({"temperature": 1.0}, OptionError),  # a logit divisor (ar), not a flow option
     ],
 )
 def test_bad_sample_options_raise_typed_errors(
@@ -256,7 +257,7 @@ def test_bad_sample_options_raise_typed_errors(
     with pytest.raises(error) as info:
         flow.sample(2, seed=0, **options)  # type: ignore[arg-type]
     assert isinstance(info.value, OptionError)
-    assert getattr(info.value, "option", None) in ("temperature", "temprature")
+    assert getattr(info.value, "option", None) in (*options, "latent_scale")
 
 
 def test_bad_likelihood_and_factory_options_raise_typed_errors(

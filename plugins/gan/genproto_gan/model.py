@@ -213,7 +213,7 @@ class GAN(Model):
             return streams.normal(self.latent_dim)
         return streams.truncated_normal(truncation, self.latent_dim)
 
-    def decode(self, g: torch.Tensor) -> torch.Tensor:
+    def to_events(self, g: torch.Tensor) -> torch.Tensor:
         """Generator output ``(B, D)`` to an event: levels (digits) or points (toy2d)."""
         shape = (g.shape[0], *self.capabilities.event.shape)
         if not self.digits:
@@ -227,7 +227,7 @@ class GAN(Model):
         # 1. Latents from the samples' own streams (truncated when asked).
         z = self.latents(streams, options.get("truncation"))  # (B, Z)
         # 2. One pass of the EMA generator, then back to the event space.
-        return self.decode(self.generator(z, condition))  # (B, 8, 8) levels
+        return self.to_events(self.generator(z, condition))  # (B, 8, 8) levels
 
     def bytes_per_sample(self, **options: Any) -> int:
         return 4 * (self.latent_dim + EMBED_DIM + 4 * self.hidden + 64) * 2

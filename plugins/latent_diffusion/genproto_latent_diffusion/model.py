@@ -76,31 +76,33 @@ __all__ = [
 ]
 
 #: The configuration of the shipped weights (``weights/digits``; the registry loads them).
-DEFAULTS: dict[str, int] = {"hidden": 256, "blocks": 3, "seed": 0}
+DEFAULTS: dict[str, int] = {"hidden": 256, "blocks": 3, "init_seed": 0}
 LATENT = 16  # the shipped VAE's latent dimension d
 DEFAULT_GUIDANCE = 1.0  # the decoder is class-conditional too; see docs for the guidance sweep
 PRIOR_OPTIONS = ("steps", "sampler", "guidance", "eta")
 
 
-def prior_capabilities(latent: int = LATENT) -> Capabilities:
+def prior_capabilities(latent_dim: int = LATENT) -> Capabilities:
     """What the diffusion prior declares on its own: a model of the latent vectors z."""
     return Capabilities(
         paradigms=(Paradigm.DIFFUSION,),
         likelihood=Likelihood.BOUND,
         cost=SampleCost.per_step(DEFAULT_STEPS),
-        event=EventSpace.continuous((latent,)),
+        event=EventSpace.continuous((latent_dim,)),
         condition=ConditionSpec(CLASSES, "digit class"),
         objective=OBJECTIVE + " on z ~ q(z|x,c), label dropout for classifier-free guidance",
         sampling=f"DDIM with K={DEFAULT_STEPS} steps by default, or ancestral DDPM",
     )
 
 
-def capabilities(autoencoder: Capabilities | None = None, latent: int = LATENT) -> Capabilities:
+def capabilities(
+    autoencoder: Capabilities | None = None, latent_dim: int = LATENT
+) -> Capabilities:
     """The hybrid's capabilities, composed from its parts by genproto (never hand-written)."""
     return latent_hybrid(
         autoencoder=autoencoder or vae_capabilities("digits"),
-        prior=prior_capabilities(latent),
-        latent=EventSpace.continuous((latent,)),
+        prior=prior_capabilities(latent_dim),
+        latent=EventSpace.continuous((latent_dim,)),
     )
 
 
@@ -116,21 +118,21 @@ class LatentPrior(Diffusion):
     # aggregate posterior has unit scale and the training latents reach |z| ~ 4.4.
     clip: ClassVar[float] = 6.0
 
-    def __init__(self, latent: int, hidden: int, blocks: int, seed: int) -> None:
-        self.latent = latent
-        with seeded_init(seed):
-            net = Denoiser(latent, hidden, blocks, CLASSES)
-        super().__init__(prior_capabilities(latent), net, seed=seed)
+    def __init__(self, latent_dim: int, hidden: int, blocks: int, init_seed: int) -> None:
+        self.latent_dim = latent_dim
+        with seeded_init(init_seed):
+            net = Denoiser(latent_dim, hidden, blocks, CLASSES)
+        super().__init__(prior_capabilities(latent_dim), net, init_seed=init_seed)
         self._name = "latent_diffusion.prior"
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return (self.latent,)
+        return (self.latent_dim,)
 
-    def encode(self, x: Tensor) -> Tensor:
+    def to_model_space(self, x: Tensor) -> Tensor:
         return x.float().to(self.device)  # latents are already in diffusion space
 
-    def decode(self, x: Tensor) -> Tensor:
+    def to_events(self, x: Tensor) -> Tensor:
         return x
 
     def log_density_bound(self, z: Tensor, condition: Tensor | None, streams: KeyedStreams,
@@ -157,18 +159,19 @@ class LatentDiffusion(Model):
                "P(x|z,c), or its most likely level", choices=("sample", "mode")),
     )
     likelihood_options: ClassVar[tuple[Option, ...]] = (
-        Option("timesteps", int, 100, "terms L_{t-1} of the prior's bound evaluated "
+        Option("terms", int, 100, "terms L_{t-1} of the prior's bound evaluated "
                "(stratified draw; 999 sums them all)", minimum=1, maximum=999),
         Option("draws", int, 1, "draws z ~ q(z|x,c) the bound is averaged over (each is a "
                "bound; more draws only lower its variance)", minimum=1, maximum=4096),
     )
 
-    def __init__(self, vae: VAE, *, hidden: int = 256, blocks: int = 3, seed: int = 0) -> None:
+    def __init__(self, vae: VAE, *, hidden: int = 256, blocks: int = 3,
+                 init_seed: int = 0) -> None:
         self.vae = vae
-        self.latent = vae.latent
-        self.prior = LatentPrior(vae.latent, hidden, blocks, seed)
+        self.latent_dim = vae.latent_dim
+        self.prior = LatentPrior(vae.latent_dim, hidden, blocks, init_seed)
         self._settings: TrainSettings | None = None
-        super().__init__(capabilities(vae.capabilities, vae.latent), name="latent_diffusion")
+        super().__init__(capabilities(vae.capabilities, vae.latent_dim), name="latent_diffusion")
         self.to(vae.device)
 
     def networks(self) -> Mapping[str, nn.Module]:
@@ -214,7 +217,7 @@ class LatentDiffusion(Model):
     def log_likelihood_batch(self, x: Tensor, condition: Tensor | None, streams: KeyedStreams,
                              **options: Any) -> Tensor:
         """``E_q[log P(x|z,c) - L_vb(z,c)] + H[q(z|x,c)] <= log P(x|c)`` in nats. (B,)"""
-        k, draws = int(options["timesteps"]), int(options["draws"])
+        k, draws = int(options["terms"]), int(options["draws"])
         # 1. The posterior q(z | x, c) and its entropy, exactly.
         mean, scale = self.vae.posterior(x, condition)  # (B, d) each
         entropy = (scale.double().log() + 0.5 * math.log(2 * math.pi * math.e)).sum(-1)  # (B,)
@@ -222,7 +225,7 @@ class LatentDiffusion(Model):
         for s in range(draws):
             # 2. z ~ q(z | x, c), and the two terms at it: decoder and prior bound.
             stream = streams.fork(f"posterior-{s}")
-            z = mean + scale * stream.normal(self.latent).to(mean)  # (B, d)
+            z = mean + scale * stream.normal(self.latent_dim).to(mean)  # (B, d)
             log_px = self.vae.log_px(x, z, condition).double()  # (B,)
             log_pz = self.prior.log_density_bound(z, condition, stream.fork("prior"), k)
             total = total + log_px + log_pz
@@ -247,7 +250,7 @@ class LatentDiffusion(Model):
         # 1. A fresh posterior draw z ~ q(z | x, c) of each example (no gradient to the VAE).
         with torch.no_grad():
             mean, scale = self.vae.posterior(batch.x, batch.y)
-            z = mean + scale * batch.streams.fork("posterior").normal(self.latent).to(mean)
+            z = mean + scale * batch.streams.fork("posterior").normal(self.latent_dim).to(mean)
         # 2. The diffusion plugin's own training step on the latents.
         losses = self.prior.train_step(Batch(z, batch.y, batch.streams, batch.step))
         # 3. After the last step: the bound's reverse variances, fitted on training latents.
@@ -263,7 +266,7 @@ class LatentDiffusion(Model):
         assert data.y is not None  # the digits come with their classes
         mean, scale = self.vae.posterior(data.x.to(self.device), data.y.to(self.device))
         streams = KeyedStreams.for_range(0, 0, len(data), device=self.device).fork("variance-z")
-        z = mean + scale * streams.normal(self.latent).to(mean)
+        z = mean + scale * streams.normal(self.latent_dim).to(mean)
         return self.prior.fit_reverse_variances(z, data.y)
 
     def training_report(self) -> Mapping[str, float]:
@@ -275,7 +278,7 @@ class LatentDiffusion(Model):
 
 
 def build(*, hidden: int = DEFAULTS["hidden"], blocks: int = DEFAULTS["blocks"],
-          seed: int = DEFAULTS["seed"]) -> LatentDiffusion:
+          init_seed: int = DEFAULTS["init_seed"]) -> LatentDiffusion:
     """The factory behind ``genproto.registry.get("latent_diffusion", ...)``: the prior around
     the frozen first stage, the VAE plugin's shipped autoencoder fetched through the registry."""
     vae = registry.default().get("vae")
@@ -285,4 +288,4 @@ def build(*, hidden: int = DEFAULTS["hidden"], blocks: int = DEFAULTS["blocks"],
             f"{type(vae).__name__}", value=type(vae).__name__, allowed="genproto_vae.VAE",
             fix="pip install genproto-vae (and no other plugin registering 'vae')",
         )
-    return LatentDiffusion(vae, hidden=hidden, blocks=blocks, seed=seed)
+    return LatentDiffusion(vae, hidden=hidden, blocks=blocks, init_seed=init_seed)

@@ -18,7 +18,8 @@ OPTIONS = (
            minimum=8, maximum=4096),
     Option("blocks", int, DEFAULTS["blocks"], "residual blocks of the latent denoiser",
            minimum=1, maximum=64),
-    Option("seed", int, DEFAULTS["seed"], "initialisation seed of the denoiser", minimum=0),
+    Option("init_seed", int, DEFAULTS["init_seed"], "seed of the latent denoiser's "
+           "initialisation", minimum=0, aliases=("seed",)),
 )
 
 

@@ -120,7 +120,7 @@ class GaussianOracle(nn.Module):
 
 def _gaussian_gap(fitted: bool) -> tuple[float, float]:
     """(mean of log p(z) - bound, its standard error) over 2,000 z ~ N(0, I_4), nats."""
-    prior = LatentPrior(latent=4, hidden=8, blocks=1, seed=0)
+    prior = LatentPrior(latent_dim=4, hidden=8, blocks=1, init_seed=0)
     prior.net = GaussianOracle(prior.sqrt_one_minus_alphas_cumprod)
     if fitted:  # the reverse variances, fitted on other draws of the same data
         prior.fit_reverse_variances(KeyedStreams.for_range(7, 0, 4096).normal(4), None)

@@ -27,7 +27,7 @@ categorical over the 17 levels (``decoder="categorical"``).
 On the toy 2-D densities (``dataset="eight_gaussians"`` ...) the model is unconditional and the
 decoder is a diagonal Gaussian N(m(z), diag s(z)^2); the bounds are then on a density.
 
-Sampling is one decoder pass: z ~ N(0, temperature^2 I), then each pixel's level is drawn from its
+Sampling is one decoder pass: z ~ N(0, latent_scale^2 I), then each pixel's level is drawn from its
 categorical (``output="sample"``) or taken as its most likely level (``output="mode"``). Every
 random number -- the training noise, the latent, the pixel draws, the importance samples -- comes
 from genproto's keyed streams, so results depend on (seed, sample index) only.
@@ -59,7 +59,7 @@ DECODERS: tuple[str, ...] = ("categorical", "logistic")
 LEVELS = 17  # grey levels 0..16 of a digit pixel
 CLASSES = 10
 #: The configuration of the shipped weights (``weights/digits``; the registry loads them).
-DEFAULTS: dict[str, Any] = {"dataset": "digits", "latent": 16, "hidden": 256,
+DEFAULTS: dict[str, Any] = {"dataset": "digits", "latent_dim": 16, "hidden": 256,
                             "decoder": "logistic"}
 INIT_SEED = 0
 IWAE_CHUNK = 32  # importance samples drawn per stream draw (fixed: results never depend on it)
@@ -103,9 +103,9 @@ class MLP(nn.Module):
 class Encoder(nn.Module):
     """q(z | x, c): features of x (and the class one-hot) -> posterior mean and scale."""
 
-    def __init__(self, n_x: int, n_c: int, hidden: int, latent: int) -> None:
+    def __init__(self, n_x: int, n_c: int, hidden: int, latent_dim: int) -> None:
         super().__init__()
-        self.body = MLP(n_x + n_c, hidden, 2 * latent)
+        self.body = MLP(n_x + n_c, hidden, 2 * latent_dim)
 
     def forward(
         self, x: torch.Tensor, c: torch.Tensor | None
@@ -118,10 +118,10 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """f(z, c): latent (and class one-hot, possibly blended) -> per-dimension parameters."""
 
-    def __init__(self, latent: int, n_c: int, hidden: int, dims: int, params: int) -> None:
+    def __init__(self, latent_dim: int, n_c: int, hidden: int, dims: int, params: int) -> None:
         super().__init__()
         self.dims, self.params = dims, params
-        self.body = MLP(latent + n_c, hidden, dims * params)
+        self.body = MLP(latent_dim + n_c, hidden, dims * params)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         h = z if c is None else torch.cat([z, c], dim=-1)  # (N, d + C)
@@ -140,7 +140,8 @@ class VAE(Model):
     sample_options = (
         Option("output", str, "sample", "draw each pixel from its categorical, or take its mode",
                choices=("sample", "mode")),
-        Option("temperature", float, 1.0, "scale of the prior latent z ~ N(0, t^2 I)",
+        Option("latent_scale", float, 1.0, "standard deviation s of the prior draw "
+               "z ~ N(0, s^2 I) (1: the model's own prior)",
                minimum=0.0, exclusive_minimum=True),
     )
     likelihood_options = (
@@ -149,7 +150,7 @@ class VAE(Model):
     )
 
     def __init__(
-        self, *, dataset: str = "digits", latent: int = 16, hidden: int = 256,
+        self, *, dataset: str = "digits", latent_dim: int = 16, hidden: int = 256,
         decoder: str = "logistic",
     ) -> None:
         if dataset not in DATASETS:
@@ -158,7 +159,7 @@ class VAE(Model):
             raise InvalidArgumentError("VAE decoder", value=decoder, allowed=" | ".join(DECODERS))
         self.decoder_kind = decoder
         super().__init__(capabilities(dataset), name="vae")
-        self.dataset, self.latent, self.hidden = dataset, latent, hidden
+        self.dataset, self.latent_dim, self.hidden = dataset, latent_dim, hidden
         self.digits = dataset == "digits"
         self.encoder, self.decoder = self._fresh_networks()
         self._optimizer: torch.optim.Optimizer | None = None
@@ -170,8 +171,8 @@ class VAE(Model):
         n_c = CLASSES if self.digits else 0
         per_dim = LEVELS if self.digits and self.decoder_kind == "categorical" else 2
         with seeded_init(INIT_SEED):
-            encoder = Encoder(dims, n_c, self.hidden, self.latent)
-            decoder = Decoder(self.latent, n_c, self.hidden, dims, per_dim)
+            encoder = Encoder(dims, n_c, self.hidden, self.latent_dim)
+            decoder = Decoder(self.latent_dim, n_c, self.hidden, dims, per_dim)
         return encoder.to(self.device), decoder.to(self.device)
 
     def networks(self) -> Mapping[str, nn.Module]:
@@ -245,11 +246,11 @@ class VAE(Model):
         for first in range(0, k, IWAE_CHUNK):
             c = min(IWAE_CHUNK, k - first)
             # 1. z_i ~ q(z | x, c), i in this chunk: the next c * d normals of each row's stream
-            z = mean[:, None] + scale[:, None] * streams.normal(c, self.latent)  # (B, c, d)
+            z = mean[:, None] + scale[:, None] * streams.normal(c, self.latent_dim)  # (B, c, d)
             # 2. log w_i = log p(x | z_i, c) + log p(z_i) - log q(z_i | x, c)
             log_q = _gauss_log_prob(z, mean[:, None], scale[:, None])  # (B, c)
             log_prior = _gauss_log_prob(z, torch.zeros_like(z), torch.ones_like(z))  # (B, c)
-            z_flat = z.reshape(-1, self.latent)  # (B c, d)
+            z_flat = z.reshape(-1, self.latent_dim)  # (B c, d)
             x_rep = flat.repeat_interleave(c, dim=0)  # (B c, D)
             c_rep = None if onehot is None else onehot.repeat_interleave(c, dim=0)
             parts = []
@@ -267,8 +268,8 @@ class VAE(Model):
     def sample_batch(
         self, streams: KeyedStreams, condition: torch.Tensor | None, **options: Any
     ) -> torch.Tensor:
-        # 1. z ~ N(0, t^2 I) from each sample's stream
-        z = options["temperature"] * streams.normal(self.latent).to(self.device)  # (B, d)
+        # 1. z ~ N(0, s^2 I) from each sample's stream
+        z = options["latent_scale"] * streams.normal(self.latent_dim).to(self.device)  # (B, d)
         # 2. one decoder pass, and the events it describes
         return self.decode_batch(z, condition, streams, output=options["output"])
 
@@ -320,12 +321,12 @@ class VAE(Model):
         onehot = self._onehot(condition)
         draws = streams.fork("bound")
         if k == 1:  # the ELBO, analytic KL and one reconstruction sample
-            return self._elbo(x, onehot, draws.normal(self.latent).to(self.device))[0]
+            return self._elbo(x, onehot, draws.normal(self.latent_dim).to(self.device))[0]
         return self._iwae(x, onehot, draws, k)
 
     def bytes_per_sample(self, **options: Any) -> int:
         params = self.decoder.dims * self.decoder.params
-        return 4 * 4 * (self.latent + 3 * self.hidden + 3 * params)
+        return 4 * 4 * (self.latent_dim + 3 * self.hidden + 3 * params)
 
     # -- the latent space -----------------------------------------------------------------
 
@@ -342,28 +343,30 @@ class VAE(Model):
 
     def decode(
         self, z: torch.Tensor, condition: int | torch.Tensor | None = None, *,
-        mode: str = "mode", seed: int = 0,
+        output: str = "mode", seed: int = 0,
     ) -> torch.Tensor:
-        """Events (N, *event) from latents z (N, d): the decoder's mode, or a draw (``seed``)."""
+        """Events (N, *event) from latents z (N, d): each pixel's most likely level
+        (``output="mode"``, the default here) or a draw from the streams of ``seed``
+        (``output="sample"``), as the sample option ``output``."""
         onehot = None
         if self.digits:
             labels = check_condition(condition, z.shape[0], self.capabilities.condition,
                                      model=self.name, device=self.device)
             onehot = self._onehot(labels)
-        return self._decode(z, onehot, mode, seed)
+        return self._decode(z, onehot, output, seed)
 
     def _decode(
-        self, z: torch.Tensor, onehot: torch.Tensor | None, mode: str, seed: int
+        self, z: torch.Tensor, onehot: torch.Tensor | None, output: str, seed: int
     ) -> torch.Tensor:
-        if mode not in ("mode", "sample"):
-            raise OptionError("decode() mode", option="mode", value=mode,
+        if output not in ("mode", "sample"):
+            raise OptionError("decode() output", option="output", value=output,
                               allowed="'mode' | 'sample'")
-        if z.ndim != 2 or z.shape[1] != self.latent:
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise InputError("decode() z shape", value=tuple(z.shape),
-                             allowed=f"(N, {self.latent})")
+                             allowed=f"(N, {self.latent_dim})")
         streams = KeyedStreams.for_range(seed, 0, z.shape[0], device=self.device)
         with torch.inference_mode():
-            return self._events(z.to(self.device, torch.float32), onehot, streams, mode)
+            return self._events(z.to(self.device, torch.float32), onehot, streams, output)
 
     def interpolate(
         self, x0: torch.Tensor, x1: torch.Tensor, steps: int = 8,
@@ -434,7 +437,7 @@ class VAE(Model):
         for group in optimizer.param_groups:
             group["lr"] = lr
         onehot = self._onehot(batch.y) if self.digits else None
-        eps = batch.streams.normal(self.latent).to(self.device)  # (B, d), keyed by example
+        eps = batch.streams.normal(self.latent_dim).to(self.device)  # (B, d), keyed by example
         objective, recon, kl = self._elbo(batch.x, onehot, eps, beta)
         loss = -objective.mean()
         optimizer.zero_grad(set_to_none=True)

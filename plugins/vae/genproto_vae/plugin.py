@@ -11,7 +11,8 @@ from genproto_vae.model import DATASETS, DECODERS, DEFAULTS, VAE, capabilities
 OPTIONS = (
     Option("dataset", str, "digits", "training data: the 8x8 digits (class-conditional) "
            "or a toy 2-D density (unconditional)", choices=DATASETS),
-    Option("latent", int, DEFAULTS["latent"], "latent dimension d", minimum=1, maximum=256),
+    Option("latent_dim", int, DEFAULTS["latent_dim"], "latent dimension d", minimum=1,
+           maximum=256, aliases=("latent",)),
     Option("hidden", int, DEFAULTS["hidden"], "hidden width of the encoder and decoder MLPs",
            minimum=8, maximum=4096),
     Option("decoder", str, DEFAULTS["decoder"], "p(x|z,c) per pixel: a categorical over the 17 "

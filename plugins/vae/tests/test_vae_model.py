@@ -92,8 +92,8 @@ def test_sampling_is_deterministic_and_batch_size_invariant(vae: VAE) -> None:
 
 def test_mode_output_is_the_argmax_and_needs_no_pixel_noise(vae: VAE) -> None:
     mode = vae.sample(30, condition=5, seed=3, output="mode")
-    z = KeyedStreams.for_range(3, 0, 30).normal(vae.latent)
-    assert torch.equal(mode, vae.decode(z, 5, mode="mode"))
+    z = KeyedStreams.for_range(3, 0, 30).normal(vae.latent_dim)
+    assert torch.equal(mode, vae.decode(z, 5, output="mode"))
 
 
 def test_elbo_below_iwae_and_iwae_nondecreasing_in_k(
@@ -134,9 +134,10 @@ def test_class_marginal_bound_is_at_most_best_class(
     [
         ({"output": "blurry"}, OptionError),
         ({"output": 1}, OptionTypeError),
-        ({"temperature": 0.0}, OptionError),
-        ({"temperature": -1.0}, OptionError),
-        ({"temprature": 1.0}, OptionError),
+        ({"latent_scale": 0.0}, OptionError),
+        ({"latent_scale": -1.0}, OptionError),
+        ({"latent_scal": 1.0}, OptionError),
+        ({"temperature": 1.0}, OptionError),  # a logit divisor (ar), not a VAE option
     ],
 )
 def test_bad_sample_options_raise_typed_errors(
@@ -154,7 +155,7 @@ def test_bad_likelihood_and_factory_options_raise_typed_errors(vae: VAE) -> None
     with pytest.raises(OptionTypeError):
         vae.log_likelihood(x, 0, k=2.5)
     with pytest.raises(OptionError, match="pretrained=False"):
-        genproto.registry.get("vae", latent=8)
+        genproto.registry.get("vae", latent_dim=8)
     with pytest.raises(OptionError, match="dataset"):
         genproto.registry.get("vae", dataset="mnist", pretrained=False)
 
@@ -163,7 +164,7 @@ def test_latent_space_encode_decode_interpolate(vae: VAE) -> None:
     test = load_digits("test")
     assert test.y is not None
     mean, scale = vae.encode(test.x[:5], test.y[:5])
-    assert mean.shape == scale.shape == (5, vae.latent)
+    assert mean.shape == scale.shape == (5, vae.latent_dim)
     assert bool((scale > 0).all())
     recon = vae.decode(mean, test.y[:5])
     assert recon.shape == (5, 8, 8)
@@ -182,13 +183,13 @@ def test_latent_space_encode_decode_interpolate(vae: VAE) -> None:
 
 def test_training_contract() -> None:
     """train_step before setup is a typed error; steps are keyed and leave the global RNG alone."""
-    check_training(lambda: VAE(latent=4, hidden=32))
+    check_training(lambda: VAE(latent_dim=4, hidden=32))
 
 
 def test_toy2d_configuration_is_unconditional_and_trainable(tmp_path: object) -> None:
     from genproto.training import fit
 
-    model = genproto.registry.get("vae", dataset="eight_gaussians", latent=2, hidden=32,
+    model = genproto.registry.get("vae", dataset="eight_gaussians", latent_dim=2, hidden=32,
                                   pretrained=False)
     assert model.capabilities.condition is None
     settings = TrainSettings(steps=60, batch_size=64, seed=0, report_every=60, save_every=60)
