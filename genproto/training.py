@@ -65,6 +65,7 @@ __all__ = [
     "Trainable",
     "TrainingState",
     "fit",
+    "held_out_bits_per_dim",
     "read_state",
     "require_setup",
     "seeded_init",
@@ -123,6 +124,13 @@ def warmup_cosine(
 
 
 _State = TypeVar("_State")
+
+
+def held_out_bits_per_dim(model: Any, data: Dataset, *, seed: int = 0) -> float:
+    """``-mean(log_likelihood) / (D ln 2)`` of ``model`` on held-out ``data`` (with its labels):
+    the bits per dimension a training report prints for a model with a likelihood."""
+    nats = model.log_likelihood(data.x, data.y, seed=seed)
+    return float(-nats.mean()) / (data.x[0].numel() * math.log(2))
 
 
 def require_setup(state: _State | None, *, model: str) -> _State:

@@ -30,6 +30,7 @@ from genproto.training import (
     Trainable,
     TrainSettings,
     fit,
+    held_out_bits_per_dim,
     read_state,
     require_setup,
     seeded_init,
@@ -232,3 +233,10 @@ def test_training_contract_catches_global_randomness_and_untyped_errors() -> Non
         check_training(GlobalNoise)
     with pytest.raises(ContractViolation, match="AttributeError.*TrainingNotSetUp"):
         check_training(Unguarded)
+
+
+def test_held_out_bits_per_dim_is_the_mean_negative_log_likelihood_in_bits() -> None:
+    model, data = LearnedGaussian(), load_toy2d("gaussian", n=64, seed=1)
+    nats = model.log_likelihood(data.x, seed=0)
+    want = float(-nats.mean()) / (2 * math.log(2))
+    assert held_out_bits_per_dim(model, data) == want

@@ -58,7 +58,14 @@ from genproto.model import Model
 from genproto.options import Option
 from genproto.sampling import evaluate_rows
 from genproto.streams import KeyedStreams
-from genproto.training import Batch, TrainSettings, require_setup, seeded_init, warmup_cosine
+from genproto.training import (
+    Batch,
+    TrainSettings,
+    held_out_bits_per_dim,
+    require_setup,
+    seeded_init,
+    warmup_cosine,
+)
 
 __all__ = [
     "CLASSES",
@@ -450,6 +457,4 @@ class PixelAR(Model):
         return {"nll_bits_per_dim": loss.item() / math.log(2)}
 
     def training_report(self) -> Mapping[str, float]:
-        test = load_digits("test")
-        nats = self.log_likelihood(test.x, test.y)
-        return {"test_bits_per_dim": float(-nats.mean()) / (PIXELS * math.log(2))}
+        return {"test_bits_per_dim": held_out_bits_per_dim(self, load_digits("test"))}
