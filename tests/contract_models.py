@@ -3,20 +3,29 @@
 ``BROKEN`` maps a name to (factory, the property that must catch it, a phrase its message must
 hold, extra ``check_model`` arguments). Every model is a small subclass of a reference model in
 ``genproto.testing.reference`` that changes one method, so whatever else it does is known to be
-correct.
+correct. ``MISTAKES`` groups the models of each class of mistake issue 17 found passing (at least
+two different models a class, each caught by the class's property).
 """
 
 from __future__ import annotations
 
+import math
+import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 import torch
 
 from genproto import Likelihood, Paradigm
 from genproto.data import toy2d
 from genproto.streams import KeyedStreams
-from genproto.testing.reference import Categorical, GaussianMixture, LatentGaussianMixture
+from genproto.testing.reference import (
+    Categorical,
+    EstimatedGaussianMixture,
+    GaussianMixture,
+    LatentGaussianMixture,
+)
 
 EXACT = toy2d("eight_gaussians").log_prob
 
@@ -214,6 +223,185 @@ class RaisesWrongErrorForNone(GaussianMixture):
         raise NotImplementedError("no likelihood")
 
 
+# -- issue 17: each class of mistake that passed before, at least two ways ----------------------
+
+# 1. an "exact" likelihood whose value depends on the seed or on the row (exact_determinism)
+
+
+class IWAEDeclaredExact(EstimatedGaussianMixture):
+    """An importance-sampled estimate (IWAE, k = 16) declared exact: it moves with the seed."""
+
+    def __init__(self) -> None:
+        super().__init__(likelihood=Likelihood.EXACT)
+
+    @staticmethod
+    def _kinds() -> tuple[Likelihood, ...]:
+        return (Likelihood.EXACT,)
+
+
+class FixedSeedProbes(GaussianMixture):
+    """An exact value plus a zero-mean probe correction drawn with seed 0 "to make it
+    deterministic": no longer seed-dependent, but row i always gets probe i."""
+
+    def log_likelihood_batch(self, x: torch.Tensor, condition: torch.Tensor | None,
+                             streams: KeyedStreams, **options: Any) -> torch.Tensor:
+        probes = KeyedStreams(0, streams.indices).fork("probes").normal()  # (B,)
+        return super().log_likelihood_batch(x, condition, streams, **options) + 0.05 * probes
+
+
+class JitteredCategorical(Categorical):
+    """A discrete exact likelihood with a small jitter from the streams "to break ties"."""
+
+    def log_likelihood_batch(self, x: torch.Tensor, condition: torch.Tensor | None,
+                             streams: KeyedStreams, **options: Any) -> torch.Tensor:
+        jitter = streams.fork("ties").uniform()  # (B,) in (0, 1)
+        return super().log_likelihood_batch(x, condition, streams, **options) - 0.01 * jitter
+
+
+# 2. a model that changes itself on its first calls, then settles (side_effects)
+
+
+class LazyCalibration(GaussianMixture):
+    """Built with scales 5% off; its first sample_batch "calibrates" them in place (an ActNorm-
+    style lazy initialisation). Every later call sees the calibrated, correct model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._calibrated = False
+        with torch.no_grad():
+            self.net.log_scale.add_(0.05)
+
+    def sample_batch(self, streams: KeyedStreams, condition: torch.Tensor | None,
+                     **options: Any) -> torch.Tensor:
+        if not self._calibrated:
+            with torch.no_grad():
+                self.net.log_scale.fill_(math.log(0.2))
+            self._calibrated = True
+        return super().sample_batch(streams, condition, **options)
+
+
+class RoundsOnFirstLikelihood(GaussianMixture):
+    """Its first log_likelihood_batch rounds the component means in place to 3 decimals."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rounded = False
+
+    def log_likelihood_batch(self, x: torch.Tensor, condition: torch.Tensor | None,
+                             streams: KeyedStreams, **options: Any) -> torch.Tensor:
+        if not self._rounded:
+            with torch.no_grad():
+                self.net.loc.copy_(torch.round(self.net.loc * 1000) / 1000)
+            self._rounded = True
+        return super().log_likelihood_batch(x, condition, streams, **options)
+
+
+class SeedsGlobalsOnce(GaussianMixture):
+    """Seeds numpy's and Python's global RNGs "for reproducibility" on its first sample call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seeded = False
+
+    def sample_batch(self, streams: KeyedStreams, condition: torch.Tensor | None,
+                     **options: Any) -> torch.Tensor:
+        if not self._seeded:
+            np.random.seed(0)
+            random.seed(0)
+            self._seeded = True
+        return super().sample_batch(streams, condition, **options)
+
+
+class ShufflesWithRandom(GaussianMixture):
+    """Sums its components in an order shuffled by Python's global ``random`` (same value)."""
+
+    def log_likelihood_batch(self, x: torch.Tensor, condition: torch.Tensor | None,
+                             streams: KeyedStreams, **options: Any) -> torch.Tensor:
+        order = list(range(self.net.loc.shape[1]))
+        random.shuffle(order)
+        return super().log_likelihood_batch(x, condition, streams, **options)
+
+
+# 3. log_likelihood_batch returning a malformed output (likelihood_values)
+
+
+class LikelihoodSum(GaussianMixture):
+    """Returns the batch's total log-likelihood, a scalar."""
+
+    def log_likelihood_batch(self, x: torch.Tensor, condition: torch.Tensor | None,
+                             streams: KeyedStreams, **options: Any) -> torch.Tensor:
+        return super().log_likelihood_batch(x, condition, streams, **options).sum()
+
+
+class LikelihoodColumn(Categorical):
+    """Returns an (n, 1) column (forgot to squeeze after gather)."""
+
+    def log_likelihood_batch(self, x: torch.Tensor, condition: torch.Tensor | None,
+                             streams: KeyedStreams, **options: Any) -> torch.Tensor:
+        return super().log_likelihood_batch(x, condition, streams, **options)[:, None]
+
+
+class LikelihoodInts(GaussianMixture):
+    """Returns whole nats as int64."""
+
+    def log_likelihood_batch(self, x: torch.Tensor, condition: torch.Tensor | None,
+                             streams: KeyedStreams, **options: Any) -> torch.Tensor:
+        return super().log_likelihood_batch(x, condition, streams, **options).floor().long()
+
+
+class LikelihoodNaN(GaussianMixture):
+    """The log of a negative number on half the plane: NaN for x_0 > 0."""
+
+    def log_likelihood_batch(self, x: torch.Tensor, condition: torch.Tensor | None,
+                             streams: KeyedStreams, **options: Any) -> torch.Tensor:
+        out = super().log_likelihood_batch(x, condition, streams, **options)
+        return torch.where(x[:, 0] > 0, torch.log(-out.exp()), out)
+
+
+class LikelihoodPlusInf(Categorical):
+    """A sign error, -log(0), for events whose first level is 0: +inf."""
+
+    def log_likelihood_batch(self, x: torch.Tensor, condition: torch.Tensor | None,
+                             streams: KeyedStreams, **options: Any) -> torch.Tensor:
+        out = super().log_likelihood_batch(x, condition, streams, **options)
+        return torch.where(x[:, 0] == 0, -torch.log(torch.zeros_like(out)), out)
+
+
+class BatchSeededIWAE(LatentGaussianMixture):
+    """IWAE (k = 8) whose draws come from one torch.Generator per batch seeded by the run's seed:
+    reproducible, but the values depend on how the rows are batched."""
+
+    def log_likelihood_batch(self, x: torch.Tensor, condition: torch.Tensor | None,
+                             streams: KeyedStreams, **options: Any) -> torch.Tensor:
+        comp = self.components(x, condition)
+        joint = comp.log_prob(x.unsqueeze(1)) - math.log(comp.batch_shape[1])  # (B, M)
+        log_q = torch.log_softmax(0.5 * joint, dim=1)
+        generator = torch.Generator().manual_seed(streams.seed)
+        z = torch.multinomial(log_q.exp(), 8, replacement=True, generator=generator)  # (B, 8)
+        log_w = joint.gather(1, z) - log_q.gather(1, z)
+        return torch.logsumexp(log_w, dim=1) - math.log(8)
+
+
+# the engine's refusal of a bad sample_batch output, reported under shape
+
+
+class SamplesNaN(GaussianMixture):
+    """A sampler that divides by a zero scale for some rows: NaN samples."""
+
+    def sample_batch(self, streams: KeyedStreams, condition: torch.Tensor | None,
+                     **options: Any) -> torch.Tensor:
+        out = super().sample_batch(streams, condition, **options)
+        return torch.where(out[:, :1] > 1.5, out * math.nan, out)
+
+
+class FloatLevels(Categorical):
+    """A discrete sampler returning its levels as floats."""
+
+    def sample_batch(self, streams: KeyedStreams, condition: torch.Tensor | None,
+                     **options: Any) -> torch.Tensor:
+        return super().sample_batch(streams, condition, **options).float()
+
+
 #: name -> (factory, property that must catch it, phrase in its message, check_model kwargs)
 BROKEN: Mapping[str, tuple[Callable[[], Any], str, str, dict[str, Any]]] = {
     # the issue's list
@@ -238,4 +426,54 @@ BROKEN: Mapping[str, tuple[Callable[[], Any], str, str, dict[str, Any]]] = {
     "lying_capabilities": (LyingCapabilities, "conformance", "single-pass cost", {}),
     "wrong_error_for_none": (RaisesWrongErrorForNone, "likelihood", "LikelihoodUnavailable",
                              {}),
+    # issue 17, mistake 1: an exact likelihood that depends on the seed or the row
+    "iwae_declared_exact": (IWAEDeclaredExact, "exact_determinism", "depends on the seed", {}),
+    "fixed_seed_probes": (FixedSeedProbes, "exact_determinism",
+                          "depends on the row's position", {}),
+    "jittered_categorical": (JitteredCategorical, "exact_determinism", "depends on the seed", {}),
+    # mistake 2: a model that changes itself (or a global RNG) on its first calls, then settles
+    "lazy_calibration": (LazyCalibration, "side_effects",
+                         "changed the model's parameter 'mixture.log_scale'", {}),
+    "rounds_on_first_likelihood": (RoundsOnFirstLikelihood, "side_effects",
+                                   "changed the model's parameter 'mixture.loc'", {}),
+    "seeds_globals_once": (SeedsGlobalsOnce, "side_effects",
+                           "changed the global RNG state of numpy, random", {}),
+    "shuffles_with_random": (ShufflesWithRandom, "side_effects",
+                             "changed the global RNG state of random", {}),
+    # mistake 3: log_likelihood_batch's output malformed
+    "likelihood_sum": (LikelihoodSum, "likelihood_values", "returned shape ()", {}),
+    "likelihood_column": (LikelihoodColumn, "likelihood_values", "returned shape (16, 1)", {}),
+    "likelihood_ints": (LikelihoodInts, "likelihood_values", "torch.int64", {}),
+    "likelihood_nan": (LikelihoodNaN, "likelihood_values", "log_likelihood_batch returned NaN",
+                       {}),
+    "likelihood_plus_inf": (LikelihoodPlusInf, "likelihood_values",
+                            "log_likelihood_batch returned +inf", {}),
+    "batch_seeded_iwae": (BatchSeededIWAE, "likelihood_values", "depends on batch_size", {}),
+    # the engine's refusal of a sampler's output, under shape
+    "samples_nan": (SamplesNaN, "shape", "sample_batch returned NaN", {}),
+    "float_levels": (FloatLevels, "shape", "for a discrete event", {}),
+    # mistake 4: which side is off, when it can be told
+    "wide_sampler_known_density": (WideSampler, "likelihood", "the sampler is the side that is off",
+                                   {"exact_log_prob": EXACT}),
+}
+
+#: class of mistake -> (the property meant for it, the broken models making it)
+MISTAKES: Mapping[str, tuple[str, tuple[str, ...]]] = {
+    "exact likelihood depends on the seed or the row": (
+        "exact_determinism",
+        ("iwae_declared_exact", "fixed_seed_probes", "jittered_categorical"),
+    ),
+    "model changes its parameters on its first calls, then settles": (
+        "side_effects", ("lazy_calibration", "rounds_on_first_likelihood"),
+    ),
+    "model touches a global RNG (once, or in log_likelihood)": (
+        "side_effects", ("seeds_globals_once", "shuffles_with_random"),
+    ),
+    "log_likelihood_batch returns a wrong shape or dtype": (
+        "likelihood_values", ("likelihood_sum", "likelihood_column", "likelihood_ints"),
+    ),
+    "log_likelihood_batch returns NaN or +inf": (
+        "likelihood_values", ("likelihood_nan", "likelihood_plus_inf"),
+    ),
+    "sample_batch returns NaN or a wrong dtype": ("shape", ("samples_nan", "float_levels")),
 }

@@ -7,6 +7,7 @@ interpreter; the failing cases register broken models in-process in a fresh defa
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from contract_models import BROKEN
 from genproto import registry
 from genproto.cli.main import main
 from genproto.options import Option
+from genproto.testing import PROPERTY_NAMES
 from genproto.testing.reference import Categorical, GaussianMixture
 
 GENPROTO = [sys.executable, "-m", "genproto.cli.main"]
@@ -47,8 +49,10 @@ def test_check_prints_one_line_per_property_and_fails_on_a_failure(
 ) -> None:
     assert main(["check", "categorical"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len([line for line in out if line.startswith("categorical  ")]) == 10
-    assert "categorical  shape              PASS" in "\n".join(out)
+    lines = [line for line in out if line.startswith("categorical  ")]
+    assert len(lines) == len(PROPERTY_NAMES)
+    assert all(re.search(r" \(\d+\.\d\d s\)", line) for line in lines)  # time per property
+    assert "categorical  shape              PASS  (" in "\n".join(out)
     assert out[-1].startswith("1 model(s) checked")
     assert out[-1].endswith("all properties hold")
 
@@ -101,7 +105,8 @@ def test_check_reports_not_applicable_with_the_declared_reason(
     registry.register("wrapped", Wrapped, capabilities=GaussianMixture().capabilities)
     assert main(["check", "wrapped", "--property", "cost", "--property", "persistence"]) == 0
     out = capsys.readouterr().out
-    assert "wrapped  cost               N/A   not applicable: not a genproto.Model" in out
+    assert re.search(r"wrapped  cost               N/A   \(\d+\.\d\d s\)  not applicable: not a "
+                     r"genproto\.Model", out)
     assert "genproto.load rebuilds Model subclasses only" in out
 
 
@@ -120,8 +125,9 @@ def test_genproto_check_on_an_installed_plugin(run_with_plugins: Runner) -> None
     assert proc.returncode == 0, proc.stdout + proc.stderr
     [report] = json.loads(proc.stdout)
     assert report["ok"]
-    assert len(report["results"]) == 10
+    assert len(report["results"]) == len(PROPERTY_NAMES)
     assert {r["status"] for r in report["results"]} == {"passed"}
+    assert all(r["seconds"] >= 0 for r in report["results"])
 
 
 @pytest.mark.slow
@@ -132,11 +138,26 @@ def test_pytest_plugin_runs_one_item_per_property(run_with_plugins: Runner,
     proc = run_with_plugins(args, env=ONLY_TINY, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "genproto::tiny::shape PASSED" in proc.stdout
-    assert "10 passed" in proc.stdout
+    assert f"{len(PROPERTY_NAMES)} passed" in proc.stdout
 
     proc = run_with_plugins([*args, "--collect-only", "-q", "-k", "likelihood"], env=ONLY_TINY,
                             cwd=tmp_path)
-    assert "1/10 tests collected (9 deselected)" in proc.stdout, proc.stdout
+    total = len(PROPERTY_NAMES)
+    assert f"2/{total} tests collected ({total - 2} deselected)" in proc.stdout, proc.stdout
+
+    # the same choices as genproto check: --genproto-property, --genproto-seed, a short profile
+    proc = run_with_plugins([*args[:-2], "--genproto-property", "shape", "--genproto-property",
+                             "persistence", "--genproto-seed", "5", "--genproto-profile", "ci",
+                             "-v", str(tmp_path)], env=ONLY_TINY, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "genproto::tiny::shape PASSED" in proc.stdout
+    assert "genproto::tiny::persistence PASSED" in proc.stdout
+    assert "2 passed" in proc.stdout
+
+    proc = run_with_plugins([*args[:-2], "--genproto-property", "shapes", str(tmp_path)],
+                            env=ONLY_TINY, cwd=tmp_path)
+    assert proc.returncode == 4
+    assert "allowed: conformance" in proc.stderr
 
     proc = run_with_plugins([*args[:-2], "--genproto-model", "tinny", str(tmp_path)],
                             env=ONLY_TINY, cwd=tmp_path)
@@ -167,3 +188,51 @@ def test_check_with_a_bad_model_option_is_a_usage_error_not_a_contract_failure(
     assert "FAIL" not in captured.out
     assert "'components'" in captured.err
     assert "-1" in captured.err
+
+
+def test_check_seed_profile_and_property_flags(
+    in_process_models: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for profile in ("ci", "genproto-ci"):
+        assert main(["check", "categorical", "--profile", profile, "--seed", "3",
+                     "--property", "exact_determinism", "--json"]) == 0
+        [report] = json.loads(capsys.readouterr().out)
+        assert report["profile"] == "genproto-ci"
+        assert report["seed"] == 3
+        assert [r["property"] for r in report["results"]] == ["exact_determinism"]
+    for bad in (["--seed", "-1"], ["--profile", "fast"]):  # checked where argparse reads them
+        with pytest.raises(SystemExit) as exit_info:
+            main(["check", "categorical", *bad])
+        assert exit_info.value.code == 2
+        assert bad[0] in capsys.readouterr().err
+
+
+def test_check_help_documents_seed_profile_and_property(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["check", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for flag in ("--seed S", "--profile {ci,thorough,genproto-ci,genproto-thorough}",
+                 "--property P", "exact_determinism", "INCONCLUSIVE"):
+        assert flag in text
+
+
+def test_check_reports_an_inconclusive_property_without_failing(
+    in_process_models: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def peaked() -> GaussianMixture:  # too narrow for the quadrature grid
+        return GaussianMixture(std=0.002)
+
+    registry.register("peaked", peaked, capabilities=peaked().capabilities)
+    assert main(["check", "peaked", "--property", "likelihood"]) == 0  # not a failure
+    out = capsys.readouterr().out
+    assert "peaked  likelihood         INCONCLUSIVE  (" in out
+    assert "PASS" not in out.splitlines()[0]
+    assert out.rstrip().endswith("no property failed, 1 inconclusive (peaked: likelihood)")
+    assert main(["check", "peaked", "--property", "likelihood", "--json"]) == 0
+    [report] = json.loads(capsys.readouterr().out)
+    assert report["ok"] is True
+    assert report["inconclusive"] == ["likelihood"]
+    assert report["results"][0]["status"] == "inconclusive"
+    assert "too peaked for the grid" in report["results"][0]["message"]

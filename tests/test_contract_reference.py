@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import torch
@@ -29,7 +29,7 @@ from genproto.testing.reference import (
     GaussianMixture,
     LatentGaussianMixture,
 )
-from genproto.testing.suite import ContractSession
+from genproto.testing.suite import ContractSession, summary
 
 sys.path.insert(0, str(Path(__file__).parent / "plugins" / "tiny"))
 from genproto_tiny import TinyGaussian
@@ -50,8 +50,9 @@ REFERENCES: dict[str, tuple[Callable[[], Any], dict[str, Any], tuple[str, ...]]]
     "tiny_plugin": (TinyGaussian, {}, ()),
 }
 
-#: The issue's budget for the whole suite on one small model (CI profile); we aim far lower.
-BUDGET_SECONDS = 60.0
+#: The budget for the whole suite on one small model (CI profile, a 2-core machine shared with
+#: other work); each reference model must take under a quarter of it.
+BUDGET_SECONDS = 30.0
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -71,7 +72,12 @@ def test_reference_model_passes_every_property(name: str) -> None:
     elapsed = time.perf_counter() - started
     assert report.ok, report.format()
     assert [r.name for r in report.results] == list(PROPERTY_NAMES)
-    assert all(r.status is Status.PASSED for r in report.results), report.format()
+    kind = report.results and factory().capabilities.likelihood
+    not_applicable = {Likelihood.NONE: {"likelihood_values", "exact_determinism"},
+                      Likelihood.EXACT: set()}.get(kind, {"exact_determinism"})
+    for r in report.results:  # what does not apply to the declared likelihood says so
+        want = Status.NOT_APPLICABLE if r.name in not_applicable else Status.PASSED
+        assert r.status is want, report.format()
     notes = [note for r in report.results for note in r.notes]
     assert len(notes) == len(expected_notes), notes
     for note, start in zip(notes, expected_notes, strict=True):
@@ -116,7 +122,7 @@ def test_sessions_run_each_property_once_and_prerequisites_first() -> None:
 
 
 def test_unknown_profile_and_property_are_refused() -> None:
-    with pytest.raises(InvalidArgumentError, match="genproto-ci"):
+    with pytest.raises(InvalidArgumentError, match="'ci', 'thorough', 'genproto-ci'"):
         check_model(GaussianMixture, profile="nope")
     with pytest.raises(InvalidArgumentError, match="conformance"):
         check_model(GaussianMixture, properties=["shapes"])
@@ -140,3 +146,85 @@ def test_raise_for_failures_names_every_failed_property() -> None:
         report.raise_for_failures()
     assert isinstance(caught.value, AssertionError)  # a failed contract is a failed assertion
     assert caught.value.reproduction is not None
+
+
+def test_every_verdict_carries_its_time_in_text_and_json() -> None:
+    report = check_model(GaussianMixture, properties=["shape", "exact_determinism"])
+    for result, line in zip(report.results, report.lines(), strict=True):
+        assert f"({result.seconds:.2f} s)" in line
+    data = report.to_dict()
+    assert [set(r) >= {"property", "status", "seconds"} for r in data["results"]] == [True] * 2
+    assert data["seconds"] == pytest.approx(sum(r["seconds"] for r in data["results"]), abs=1e-3)
+
+
+class Recording(GaussianMixture):
+    """Records every (n, seed) it is asked to sample."""
+
+    calls: ClassVar[list[tuple[int, int]]] = []
+
+    def sample_batch(self, streams: Any, condition: Any, **options: Any) -> torch.Tensor:
+        Recording.calls.append((len(streams), streams.seed))
+        return super().sample_batch(streams, condition, **options)
+
+
+def _calls(**kwargs: Any) -> list[tuple[int, int]]:
+    Recording.calls = []
+    check_model(Recording, properties=["shape", "likelihood_values"], **kwargs)
+    return Recording.calls
+
+
+def test_a_suite_seed_draws_other_examples_and_replays_them() -> None:
+    default = _calls()
+    assert default == _calls()  # the ci profile is derandomized
+    assert any(seed == 20_240_601 for _, seed in default)  # the statistical checks' fixed seed
+    seven = _calls(seed=7)
+    assert seven == _calls(seed=7)  # a seed replays
+    assert seven != _calls(seed=8) != default
+    assert any(seed == 7 for _, seed in seven)  # the fixed draws follow the chosen seed
+    assert check_model(GaussianMixture, properties=["conformance"], seed=7).seed == 7
+    with pytest.raises(InvalidArgumentError, match="seed"):
+        check_model(GaussianMixture, seed=-1)
+
+
+def test_profiles_have_short_names_and_the_old_ones_still_work() -> None:
+    for name, full in (("ci", "genproto-ci"), ("thorough", "genproto-thorough"),
+                       ("genproto-ci", "genproto-ci"), ("genproto-thorough", "genproto-thorough")):
+        report = check_model(Categorical, properties=["conformance"], profile=name)
+        assert report.profile == full
+
+
+class Float64Sampler(GaussianMixture):
+    """Computes its samples in float64: the engine converts them to the event's float32."""
+
+    def sample_batch(self, streams: Any, condition: Any, **options: Any) -> torch.Tensor:
+        return super().sample_batch(streams, condition, **options).double()
+
+
+def test_float64_samples_of_a_float32_event_are_converted_as_documented() -> None:
+    # protocol.GenerativeModel.sample and EventSpace document the conversion; the alternative,
+    # a PluginError, would refuse models that compute in float64 for accuracy
+    model = Float64Sampler()
+    x = model.sample(7, seed=3, batch_size=3)
+    assert x.dtype == torch.float32
+    assert torch.equal(x, GaussianMixture().sample(7, seed=3))
+    assert {c.dtype for c in model.sample_iter(7, seed=3, batch_size=3)} == {torch.float32}
+    report = check_model(Float64Sampler, exact_log_prob=EIGHT)
+    assert set(report.status().values()) == {Status.PASSED}, report.format()
+
+
+def test_a_quadrature_that_does_not_converge_is_inconclusive_never_a_pass() -> None:
+    # std 0.002 on a box about 8 wide: 192 points an axis cannot resolve the peaks
+    peaked = functools.partial(GaussianMixture, std=0.002, classes=None)
+    report = check_model(peaked, properties=["likelihood"])
+    result = report["likelihood"]
+    assert result.status is Status.INCONCLUSIVE, report.format()
+    assert result.message.startswith("inconclusive: normalisation of the class marginal: ")
+    assert "too peaked for the grid" in result.message
+    assert result.line().startswith("likelihood         INCONCLUSIVE  (")
+    assert report.ok  # not a failure ...
+    assert not report.failures
+    assert [r.name for r in report.inconclusive] == ["likelihood"]  # ... and not a pass
+    assert report.to_dict()["inconclusive"] == ["likelihood"]
+    assert report.to_dict()["results"][0]["status"] == "inconclusive"
+    assert summary([report]).endswith(
+        ": no property failed, 1 inconclusive (gaussian_mixture: likelihood)")

@@ -114,3 +114,12 @@ def test_profiles_are_registered_and_ci_is_derandomized() -> None:
     assert settings().max_examples != 0  # the default profile is left as it was
     with pytest.raises(GenprotoError, match="genproto-thorough"):
         gs.profile("fast")
+
+
+def test_profiles_have_short_names() -> None:
+    assert gs.profile_name("ci") == gs.CI_PROFILE
+    assert gs.profile_name("thorough") == gs.THOROUGH_PROFILE
+    assert gs.profile_name(gs.THOROUGH_PROFILE) == gs.THOROUGH_PROFILE  # the old names work
+    assert gs.profile("ci") is gs.profile(gs.CI_PROFILE)
+    with pytest.raises(GenprotoError, match="'ci', 'thorough'"):
+        gs.profile_name("fast")

@@ -7,6 +7,7 @@ Nothing here knows a property; :mod:`genproto.testing.properties` and
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import random
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn, TypeAlias, TypeVar
@@ -15,23 +16,29 @@ import numpy as np
 import torch
 from hypothesis import given
 
-from genproto.errors import ContractViolation
+from genproto.errors import ContractViolation, PluginError
 from genproto.protocol import GenerativeModel
+from genproto.streams import MAX_SEED
 from genproto.testing import strategies
 
 __all__ = [
+    "FIXED_SEED",
     "X",
+    "Inconclusive",
     "ModelSource",
     "Name",
     "NotApplicable",
     "Notes",
     "call_text",
+    "explain",
     "fail",
+    "fixed_seed",
     "global_rng_state",
     "guard",
     "resolve",
     "run_given",
     "same_rng_state",
+    "suite_seed",
 ]
 
 #: A model, or a callable without arguments that builds one.
@@ -44,6 +51,16 @@ T = TypeVar("T")
 
 #: A call slower than this is reported as a hang (it should have failed fast).
 HANG_SECONDS = 20.0
+
+
+class Inconclusive(str):
+    """A note saying a sub-check could not decide (e.g. a quadrature that does not converge).
+
+    A property that returns one, and fails nothing, is reported ``INCONCLUSIVE``, never ``PASS``:
+    ``notes.append(Inconclusive("normalisation of class 0: ..."))``.
+    """
+
+    __slots__ = ()
 
 
 class NotApplicable(Exception):
@@ -72,6 +89,10 @@ def _show(value: Any) -> str:
     if isinstance(value, torch.Tensor):
         if value.numel() <= 8:
             return f"torch.tensor({value.tolist()!r})"
+        if value.dtype == torch.int64 and value.dim() == 1:  # the suite's cycling labels
+            classes = int(value.max()) + 1
+            if torch.equal(value.cpu(), torch.arange(value.numel()) % classes):
+                return f"torch.arange({value.numel()}) % {classes}"
         return f"<tensor shape={tuple(value.shape)} dtype={value.dtype}>"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -90,6 +111,20 @@ def fail(
     raise ContractViolation(prop, detail, reproduction=reproduction, example=example)
 
 
+def explain(exc: Exception) -> str:
+    """An exception as one line for a report.
+
+    The engine's :class:`~genproto.errors.PluginError` about a plugin's output (``sample_batch
+    returned NaN``) is addressed to the model's *users* ("report it to its authors"); an author
+    running the suite gets what was returned and what was expected instead.
+    """
+    if isinstance(exc, PluginError) and exc.allowed:
+        text = f"PluginError: {exc.what}; expected {exc.allowed}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return text.replace("\n", " ")
+
+
 def guard(prop: str, reproduction: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run ``fn``; an unexpected exception becomes a violation of ``prop`` with a reproduction."""
     try:
@@ -97,7 +132,7 @@ def guard(prop: str, reproduction: str, fn: Callable[..., T], *args: Any, **kwar
     except ContractViolation:
         raise
     except Exception as exc:
-        detail = f"{reproduction} raised {type(exc).__name__}: {exc}".replace("\n", " ")
+        detail = f"{reproduction} raised {explain(exc)}"
         raise ContractViolation(prop, detail, reproduction=reproduction) from exc
 
 
@@ -170,6 +205,34 @@ def disturb_global_rng(value: int) -> None:
     random.seed(value)
 
 
+# -- the suite's seed --------------------------------------------------------------------------
+
+#: The seed of the suite's fixed draws when none is chosen (``genproto check`` without --seed).
+FIXED_SEED = 20_240_601
+
+_SEED: contextvars.ContextVar[int | None] = contextvars.ContextVar("genproto_suite_seed",
+                                                                   default=None)
+
+
+@contextlib.contextmanager
+def suite_seed(seed: int | None) -> Iterator[None]:
+    """Run the properties inside with ``seed``: it seeds Hypothesis (whose examples are then drawn
+    at random from it instead of the profile's fixed, derandomized ones) and replaces
+    :data:`FIXED_SEED` as the base of the statistical checks' draws. ``None``: the defaults."""
+    token = _SEED.set(seed)
+    try:
+        yield
+    finally:
+        _SEED.reset(token)
+
+
+def fixed_seed(offset: int = 0) -> int:
+    """The seed of a fixed draw: :data:`FIXED_SEED` (or the chosen suite seed) plus ``offset``."""
+    chosen = _SEED.get()
+    base = FIXED_SEED if chosen is None else chosen
+    return (base + offset) % (MAX_SEED + 1)
+
+
 # -- Hypothesis --------------------------------------------------------------------------------
 
 
@@ -181,17 +244,26 @@ def run_given(
 ) -> None:
     """Run ``test`` under Hypothesis with ``profile``'s settings; explicit ``examples`` first.
 
-    The shrunk failure is re-raised as it is (a :class:`ContractViolation` whose reproduction
-    names the shrunk example). A failure Hypothesis could not reproduce (a nondeterministic
-    model) is unwrapped from its exception group, so the caller sees the violation itself.
+    Inside :func:`suite_seed` with a seed, the examples are drawn at random from that seed (the
+    same ones on every run with it), not derandomized. The shrunk failure is re-raised as it is
+    (a :class:`ContractViolation` whose reproduction names the shrunk example). A failure
+    Hypothesis could not reproduce (a nondeterministic model) is unwrapped from its exception
+    group, so the caller sees the violation itself.
     """
     from hypothesis import example as hypothesis_example
+    from hypothesis import seed as hypothesis_seed
+    from hypothesis import settings
 
     wrapped: Any = test
     for ex in reversed(examples):
         wrapped = hypothesis_example(**ex)(wrapped)
     wrapped = given(**strategies_by_name)(wrapped)
-    wrapped = strategies.profile(profile)(wrapped)
+    chosen = _SEED.get()
+    if chosen is None:
+        wrapped = strategies.profile(profile)(wrapped)
+    else:
+        wrapped = settings(strategies.profile(profile), derandomize=False)(wrapped)
+        wrapped = hypothesis_seed(chosen)(wrapped)
     try:
         wrapped()
     except BaseExceptionGroup as group:

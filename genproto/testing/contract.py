@@ -15,7 +15,10 @@ them, so two plugins' contract files in one pytest run do not trip Hypothesis's
 ``differing_executors`` health check (which shared base classes with ``@given`` methods do), and
 no function-scoped fixture meets ``@given``. A failed property fails its test with the message
 and the one-line reproduction; a property that does not apply, or whose prerequisite failed, is
-skipped with the reason. ``pytest --genproto-profile genproto-thorough`` runs more examples.
+skipped with the reason; an inconclusive one is skipped with what could not be decided (it is
+not a pass). ``pytest --genproto-profile thorough`` runs more examples, ``--genproto-seed S``
+draws other ones (and other samples for the statistical checks), and ``--genproto-property P``
+runs only the tests of the properties named (the others are deselected).
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from typing import Any
 
 import torch
 
+from genproto.testing import PROPERTY_NAMES
 from genproto.testing._core import ModelSource
 from genproto.testing.strategies import CI_PROFILE
-from genproto.testing.suite import PROPERTY_NAMES, ContractSession, Status
+from genproto.testing.suite import ContractSession, Status
 
 __all__ = ["FIXTURE", "contract_tests"]
 
@@ -42,6 +46,7 @@ def contract_tests(
     exact_log_prob: Callable[[torch.Tensor], torch.Tensor] | None = None,
     properties: Iterable[str] | None = None,
     profile: str | None = None,
+    seed: int | None = None,
 ) -> dict[str, Any]:
     """Module globals for a contract test file: a fixture and one test per property.
 
@@ -52,7 +57,8 @@ def contract_tests(
             the event space.
         exact_log_prob: the known log-density of the (tiny) model's class marginal, if any.
         properties: the properties to test (default: all).
-        profile: the Hypothesis profile; default ``--genproto-profile`` or ``"genproto-ci"``.
+        profile: the Hypothesis profile; default ``--genproto-profile`` or ``"ci"``.
+        seed: the suite's seed; default ``--genproto-seed`` or none (the fixed draws).
 
     Returns:
         ``{"genproto_contract_fixture": fixture, "test_contract_<property>": test, ...}`` for
@@ -68,8 +74,9 @@ def contract_tests(
     @pytest.fixture(scope="module", name=FIXTURE)
     def session(request: pytest.FixtureRequest) -> ContractSession:
         chosen = profile or request.config.getoption("genproto_profile", None) or CI_PROFILE
+        drawn = seed if seed is not None else request.config.getoption("genproto_seed", None)
         return ContractSession(factory, tiny=tiny, exact_log_prob=exact_log_prob,
-                               profile=chosen)
+                               profile=chosen, seed=drawn)
 
     out: dict[str, Any] = {f"{FIXTURE}_fixture": session}
     for name in wanted:
@@ -84,15 +91,19 @@ def _make_test(name: str) -> Callable[[ContractSession], None]:
 
     test.__name__ = test.__qualname__ = f"test_contract_{name}"
     test.__doc__ = f"The model keeps the contract property {name!r}."
+    test.genproto_property = name  # type: ignore[attr-defined]  # --genproto-property selects
     return test
 
 
 def verdict(session: ContractSession, name: str) -> None:
-    """Turn one property's result into a pytest outcome: pass, fail, or skip with the reason."""
+    """Turn one property's result into a pytest outcome: pass, fail, or skip with the reason
+    (an inconclusive property is skipped with ``INCONCLUSIVE: ...``, never passed)."""
     import pytest
 
     result = session.result(name)
     if result.status is Status.FAILED:
         pytest.fail(f"{session.label}: {result.line()}", pytrace=False)
+    if result.status is Status.INCONCLUSIVE:
+        pytest.skip(f"INCONCLUSIVE ({result.seconds:.2f} s): {result.message}")
     if result.status is not Status.PASSED:
         pytest.skip(result.message)

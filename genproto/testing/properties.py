@@ -56,6 +56,7 @@ from genproto.protocol import (
 )
 from genproto.testing import strategies as gs
 from genproto.testing._core import (
+    FIXED_SEED,
     HANG_SECONDS,
     ModelSource,
     NotApplicable,
@@ -64,6 +65,7 @@ from genproto.testing._core import (
     call_text,
     disturb_global_rng,
     fail,
+    fixed_seed,
     global_rng_state,
     guard,
     preserved_global_rng,
@@ -92,9 +94,6 @@ __all__ = [
 RTOL = 1e-4
 #: Absolute tolerance for float samples that should agree (batch invariance).
 ATOL = 1e-5
-
-#: Seed of the fixed draws (never drawn by Hypothesis: these checks must not flake).
-FIXED_SEED = 20_240_601
 
 _MEMBERS = ("name", "capabilities", "cost", "sample", "log_likelihood", "save")
 
@@ -580,29 +579,30 @@ def check_conditioning(
         fail(prop, "the tiny configuration is unconditional but the model is conditional")
     classes = min(spec.num_classes, 10)
     m = FOLLOW_SAMPLES
+    seed = fixed_seed()
     per_class = []
     for c in range(classes):
-        per_class.append(guard(prop, call_text("sample", m, seed=FIXED_SEED, condition=c),
-                               subject.sample, m, seed=FIXED_SEED, condition=c))
+        per_class.append(guard(prop, call_text("sample", m, seed=seed, condition=c),
+                               subject.sample, m, seed=seed, condition=c))
     for c in range(classes):
         for d in range(c + 1, classes):
             if torch.equal(per_class[c], per_class[d]):
                 fail(prop, f"classes {c} and {d} gave the same samples for one seed: the model "
                            "ignores its condition",
-                     reproduction=f"torch.equal(model.sample({m}, seed={FIXED_SEED}, "
-                                  f"condition={c}), model.sample({m}, seed={FIXED_SEED}, "
-                                  f"condition={d}))", n=m, seed=FIXED_SEED, condition=[c, d])
+                     reproduction=f"torch.equal(model.sample({m}, seed={seed}, "
+                                  f"condition={c}), model.sample({m}, seed={seed}, "
+                                  f"condition={d}))", n=m, seed=seed, condition=[c, d])
     labels = torch.arange(m) % classes
-    text = call_text("sample", m, seed=FIXED_SEED, condition=labels)
-    mixed = guard(prop, text, subject.sample, m, seed=FIXED_SEED, condition=labels)
+    text = call_text("sample", m, seed=seed, condition=labels)
+    mixed = guard(prop, text, subject.sample, m, seed=seed, condition=labels)
     kind = subject.capabilities.event.kind
     for c in range(classes):
         rows = labels == c
         if not _agree(mixed[rows], per_class[c][rows], kind, exact=False):
             fail(prop, f"sample i with per-sample label {c} differs from sample i of "
                        f"condition={c} (same seed): labels are not applied per sample",
-                 reproduction=f"{text} vs model.sample({m}, seed={FIXED_SEED}, condition={c})",
-                 n=m, seed=FIXED_SEED, condition=c)
+                 reproduction=f"{text} vs model.sample({m}, seed={seed}, condition={c})",
+                 n=m, seed=seed, condition=c)
     if subject.capabilities.likelihood is Likelihood.NONE:
         return ("follow by likelihood: likelihood is none (samples were only checked to differ "
                 "between classes)",)
@@ -618,10 +618,10 @@ def check_conditioning(
             fail(prop, f"samples asked for class {c} are on average more likely under class "
                        f"{best} ({scores[best]:.3f} nats) than under class {c} "
                        f"({scores[c]:.3f} nats): they do not follow the condition",
-                 reproduction=f"x = model.sample({m}, seed={FIXED_SEED}, condition={c}); "
+                 reproduction=f"x = model.sample({m}, seed={seed}, condition={c}); "
                               f"model.log_likelihood(x, condition={best}).mean() vs "
                               f"model.log_likelihood(x, condition={c}).mean()",
-                 n=m, seed=FIXED_SEED, condition=c)
+                 n=m, seed=seed, condition=c)
     return ()
 
 
@@ -701,9 +701,19 @@ def check_bad_input(model: GenerativeModel, *, profile: str = gs.CI_PROFILE) -> 
 
 
 def _snapshot(model: GenerativeModel) -> dict[str, torch.Tensor]:
+    """Copies of every tensor that defines the model: its networks' parameters and buffers, and
+    tensors or undeclared modules held as attributes of the model itself (``self.<name>``)."""
     if not isinstance(model, Model):
         return {}
-    return {k: v.detach().clone() for k, v in model.state_tensors().items()}
+    out = {k: v.detach().clone() for k, v in model.state_tensors().items()}
+    declared = {id(net) for net in model.networks().values()}
+    for name, value in vars(model).items():
+        if isinstance(value, torch.Tensor):
+            out[f"self.{name}"] = value.detach().clone()
+        elif isinstance(value, torch.nn.Module) and id(value) not in declared:
+            for key, tensor in value.state_dict().items():
+                out[f"self.{name}.{key}"] = tensor.detach().clone()
+    return out
 
 
 def _modes(model: GenerativeModel) -> list[tuple[str, bool]]:
@@ -714,20 +724,40 @@ def _modes(model: GenerativeModel) -> list[tuple[str, bool]]:
             for sub, module in net.named_modules()]
 
 
-def check_side_effects(model: GenerativeModel, *, profile: str = gs.CI_PROFILE) -> Notes:
-    """Sampling and ``log_likelihood`` never modify their inputs (``x``, condition labels), the
-    model's parameters or its networks' train/eval modes, and ``log_likelihood`` never touches the
-    global RNGs (estimators draw from the keyed streams)."""
+def check_side_effects(
+    model: GenerativeModel,
+    *,
+    factory: Callable[[], GenerativeModel] | None = None,
+    profile: str = gs.CI_PROFILE,
+) -> Notes:
+    """Sampling and ``log_likelihood`` leave everything outside their result as it was: the
+    model's parameters, buffers and tensor attributes, its networks' train/eval modes, their
+    inputs (``x``, condition labels) and the global RNGs of torch, numpy and ``random``.
+
+    With ``factory``, the check runs on a freshly built model and starts with its *very first*
+    ``sample`` and ``log_likelihood`` calls: a model that changes itself once and then settles (a
+    lazy, data-dependent initialisation, an in-place clamp, a one-time global seeding) is caught
+    there, where a model other properties have already used would hide it. Then both calls are
+    repeated with the networks in train and in eval mode.
+    """
     prop = "side_effects"
     caps = model.capabilities
+    notes: list[str] = []
+    subject = model
+    if factory is not None:
+        subject = guard(prop, "factory()", factory)
+    else:
+        notes.append("first calls: a model was given, not a factory, so its first calls were "
+                     "made by earlier properties; pass the factory to check a fresh model's")
     spec = caps.condition
     n = 6
     labels = None if spec is None else torch.arange(n) % spec.num_classes
-    device = getattr(model, "device", None)
-    notes: list[str] = []
-    original = _module_modes(model)
+    device = getattr(subject, "device", None)
+    original = _module_modes(subject)
     try:
-        _side_effect_rounds(prop, model, n, labels, device)
+        if factory is not None:
+            _first_calls(prop, subject, n, labels, device)
+        _side_effect_rounds(prop, subject, n, labels, device)
     finally:
         for module, mode in original:
             module.training = mode
@@ -742,6 +772,44 @@ def _module_modes(model: GenerativeModel) -> list[tuple[torch.nn.Module, bool]]:
     if not isinstance(model, Model):
         return []
     return [(m, m.training) for net in model.networks().values() for m in net.modules()]
+
+
+def _first_calls(
+    prop: str, model: GenerativeModel, n: int, labels: torch.Tensor | None,
+    device: torch.device | None,
+) -> None:
+    """The first ``sample`` and the first ``log_likelihood`` of a freshly built model change
+    neither the model nor the global RNGs."""
+    first = "the first call on a freshly built model,"
+    state, modes = _snapshot(model), _modes(model)
+    rng = global_rng_state(device)
+    text = call_text("sample", n, seed=0, condition=labels)
+    x = guard(prop, text, model.sample, n, seed=0, condition=labels)
+    _unchanged(prop, model, state, modes, f"{first} {text},", None,
+               reproduction=f"model = factory(); {text}")
+    _rng_unchanged(prop, rng, device, f"{first} {text},",
+                   reproduction=f"model = factory(); s = np.random.get_state(); {text}")
+    if model.capabilities.likelihood is Likelihood.NONE:
+        return
+    text = call_text("log_likelihood", X, condition=labels)
+    rng = global_rng_state(device)
+    guard(prop, text, model.log_likelihood, x.clone(), condition=labels)
+    _unchanged(prop, model, state, modes, f"{first} {text},", None,
+               reproduction=f"model = factory(); x = {call_text('sample', n, seed=0)}; {text}")
+    _rng_unchanged(prop, rng, device, f"{first} {text},",
+                   reproduction=f"model = factory(); x = ...; s = torch.get_rng_state(); {text}")
+
+
+def _rng_unchanged(
+    prop: str, before: tuple[Any, ...], device: torch.device | None, text: str, *,
+    reproduction: str,
+) -> None:
+    changed = same_rng_state(before, global_rng_state(device))
+    if changed:
+        fail(prop, f"{text} changed the global RNG state of {', '.join(changed)}: every random "
+                   "number must come from the keyed streams, and a model must never seed or "
+                   "draw from a global generator (not even once, e.g. in a lazy initialisation "
+                   "or a 'for reproducibility' seeding)", reproduction=reproduction)
 
 
 def _side_effect_rounds(
@@ -782,16 +850,30 @@ def _side_effect_rounds(
 
 def _unchanged(
     prop: str, model: GenerativeModel, state: dict[str, torch.Tensor],
-    modes: list[tuple[str, bool]], text: str, training: bool,
+    modes: list[tuple[str, bool]], text: str, training: bool | None, *,
+    reproduction: str | None = None,
 ) -> None:
+    """Nothing in ``state`` (a :func:`_snapshot`) or ``modes`` changed since they were taken."""
     after = _snapshot(model)
     for key, value in state.items():
         new = after.get(key)
-        if new is None or new.shape != value.shape or not torch.equal(new, value):
-            fail(prop, f"{text} changed the model's parameter {key!r}", reproduction=text)
+        if new is None or new.shape != value.shape or new.dtype != value.dtype:
+            fail(prop, f"{text} replaced the model's tensor {key!r}",
+                 reproduction=reproduction or text)
+        if not torch.equal(new, value):
+            change = _max_diff(new, value) if value.numel() else 0.0
+            fail(prop, f"{text} changed the model's parameter {key!r} (max change "
+                       f"{change:.3g}): sampling and log_likelihood must never modify the model "
+                       "(an initialisation from data belongs in the constructor or in "
+                       "training, a clamp in the forward computation)",
+                 reproduction=reproduction or text)
     now = _modes(model)
     if now != modes:
         moved = [name for (name, was), (_, is_) in zip(modes, now, strict=False) if was != is_]
+        if training is None:
+            fail(prop, f"{text} changed networks' train/eval modes "
+                       f"({', '.join(moved[:3]) or 'modules changed'}); modes must be restored",
+                 reproduction=reproduction or text)
         fail(prop, f"{text} left networks in {'eval' if training else 'train'} mode "
                    f"({', '.join(moved[:3]) or 'modules changed'}); modes must be restored",
              reproduction=f"net.train({training}); {text}; net.training")
@@ -865,19 +947,20 @@ def check_persistence(
     if loaded.capabilities != caps:
         fail(prop, f"the loaded model declares {loaded.capabilities!r}, the saved one {caps!r}",
              reproduction="model.save(d); genproto.load(d).capabilities")
+    seed = fixed_seed()
     conditions: list[Condition] = [cond]
     if caps.condition is not None:
         conditions.append(torch.arange(8) % caps.condition.num_classes)
     for c in conditions:
-        text = call_text("sample", 8, seed=FIXED_SEED, condition=c)
-        want = guard(prop, text, model.sample, 8, seed=FIXED_SEED, condition=c)
-        got = guard(prop, f"loaded.{text[6:]}", loaded.sample, 8, seed=FIXED_SEED, condition=c)
+        text = call_text("sample", 8, seed=seed, condition=c)
+        want = guard(prop, text, model.sample, 8, seed=seed, condition=c)
+        got = guard(prop, f"loaded.{text[6:]}", loaded.sample, 8, seed=seed, condition=c)
         if not torch.equal(want, got):
             fail(prop, f"the loaded model's samples differ from the saved model's (max difference "
                        f"{_max_diff(want, got):.3g}): state outside the declared networks is not "
                        "saved, or load does not restore the weights",
                  reproduction=f"model.save(d); {text} vs genproto.load(d).{text[6:]}",
-                 n=8, seed=FIXED_SEED)
+                 n=8, seed=seed)
         if caps.likelihood is Likelihood.NONE:
             continue
         text = call_text("log_likelihood", want, condition=c)
@@ -886,6 +969,6 @@ def check_persistence(
         if not torch.equal(a, b):
             fail(prop, f"the loaded model's log-likelihoods differ (max difference "
                        f"{_max_diff(a, b):.3g})", reproduction=f"model.save(d); {text} vs "
-                       f"genproto.load(d).{text[6:]}", n=8, seed=FIXED_SEED)
+                       f"genproto.load(d).{text[6:]}", n=8, seed=seed)
     return ()
 

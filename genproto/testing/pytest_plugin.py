@@ -6,8 +6,15 @@ import: no torch, no Hypothesis, no plugin loading) and inert until a genproto o
 
 * ``--genproto-model NAME`` (repeatable) adds one test item per (model, property), with node
   id ``genproto::NAME::PROPERTY``; each model is built once and each property runs once.
-* ``--genproto-profile genproto-ci|genproto-thorough`` picks the Hypothesis settings for these
-  items and for plugins' own :func:`~genproto.testing.contract_tests`.
+* ``--genproto-profile ci|thorough`` (or the registered names ``genproto-ci`` /
+  ``genproto-thorough``) picks the Hypothesis settings for these items and for plugins' own
+  :func:`~genproto.testing.contract_tests`.
+* ``--genproto-seed S`` seeds what the suite draws (Hypothesis's examples, the statistical
+  checks' samples) instead of the fixed default draws, for both kinds of items.
+* ``--genproto-property P`` (repeatable) keeps only the items of the properties named, for both
+  kinds of items; a property's prerequisites still run, unreported.
+
+The same three choices as ``genproto check NAME --profile ci --seed S --property P``.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from typing import Any
 
 import pytest
 
-PROFILES = ("genproto-ci", "genproto-thorough")
+PROFILES = ("ci", "thorough", "genproto-ci", "genproto-thorough")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -27,7 +34,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--genproto-profile", default=None, choices=PROFILES, dest="genproto_profile",
-        help="Hypothesis profile of the contract suite (default: genproto-ci)",
+        help="Hypothesis profile of the contract suite: ci (the default) or thorough",
+    )
+    group.addoption(
+        "--genproto-seed", default=None, type=int, metavar="S", dest="genproto_seed",
+        help="seed of the contract suite's draws (default: its fixed, derandomized ones)",
+    )
+    group.addoption(
+        "--genproto-property", action="append", default=[], metavar="P",
+        dest="genproto_property",
+        help="run only this contract property's tests (repeatable)",
     )
 
 
@@ -52,45 +68,87 @@ class ContractItem(pytest.Item):
 class _Runner:
     """Builds the :class:`~genproto.testing.ContractSession` of one model on first use."""
 
-    def __init__(self, model: str, profile: str) -> None:
+    def __init__(self, model: str, profile: str, seed: int | None) -> None:
         self.model = model
         self.profile = profile
+        self.seed = seed
         self._session: Any = None
 
     def session(self) -> Any:
         if self._session is None:
             from genproto.testing.suite import ContractSession
 
-            self._session = ContractSession(self.model, profile=self.profile)
+            self._session = ContractSession(self.model, profile=self.profile, seed=self.seed)
         return self._session
 
 
 class ContractCollector(pytest.Collector):
     """The contract items of every ``--genproto-model``: one per (model, property)."""
 
-    def __init__(self, *, names: list[str], profile: str, **kwargs: Any) -> None:
+    def __init__(self, *, names: list[str], profile: str, seed: int | None,
+                 properties: tuple[str, ...], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.names = names
         self.profile = profile
+        self.seed = seed
+        self.properties = properties
 
     def collect(self) -> list[pytest.Item]:
-        from genproto.testing.suite import PROPERTY_NAMES
-
         out: list[pytest.Item] = []
         for name in self.names:
-            runner = _Runner(name, self.profile)
+            runner = _Runner(name, self.profile, self.seed)
             out.extend(
                 ContractItem.from_parent(self, name=f"{name}::{prop}", model=name, prop=prop,
                                          runner=runner)
-                for prop in PROPERTY_NAMES
+                for prop in self.properties
             )
         return out
+
+
+def _chosen_properties(config: pytest.Config) -> tuple[str, ...]:
+    """``--genproto-property`` values in the suite's order (all when none); a usage error for
+    an unknown one."""
+    from genproto.testing import PROPERTY_NAMES  # import-light
+
+    asked = list(dict.fromkeys(config.getoption("genproto_property") or []))
+    unknown = [p for p in asked if p not in PROPERTY_NAMES]
+    if unknown:
+        raise pytest.UsageError(f"--genproto-property {unknown[0]}: not a contract property; "
+                                f"allowed: {', '.join(PROPERTY_NAMES)}")
+    return tuple(p for p in PROPERTY_NAMES if not asked or p in asked)
+
+
+def _chosen_seed(config: pytest.Config) -> int | None:
+    value = config.getoption("genproto_seed")
+    if value is None:
+        return None
+    from genproto.errors import GenprotoError
+    from genproto.streams import check_seed
+
+    try:
+        return check_seed(value)
+    except GenprotoError as exc:
+        raise pytest.UsageError(f"--genproto-seed {value}: {exc}") from None
+
+
+def _deselect_other_properties(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Drop ``contract_tests`` items of properties ``--genproto-property`` did not name."""
+    if not config.getoption("genproto_property"):
+        return
+    keep = set(_chosen_properties(config))
+    dropped = [item for item in items
+               if getattr(getattr(item, "obj", None), "genproto_property", None)
+               not in (None, *keep)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in dropped]
 
 
 @pytest.hookimpl(tryfirst=True)  # before -k / -m deselection, so they apply to these items too
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
+    _deselect_other_properties(config, items)
     names: list[str] = list(dict.fromkeys(config.getoption("genproto_model") or []))
     if not names:
         return
@@ -104,7 +162,9 @@ def pytest_collection_modifyitems(
             raise pytest.UsageError(f"--genproto-model {name}: {exc}") from None
     profile = config.getoption("genproto_profile") or PROFILES[0]
     collector = ContractCollector.from_parent(session, name="genproto", nodeid="genproto",
-                                              names=names, profile=profile)
+                                              names=names, profile=profile,
+                                              seed=_chosen_seed(config),
+                                              properties=_chosen_properties(config))
     # collected through the usual hooks, so reports count them like any other test
     collector.ihook.pytest_collectstart(collector=collector)
     report = collector.ihook.pytest_make_collect_report(collector=collector)

@@ -9,9 +9,13 @@ Good arguments: :func:`counts` (numbers of samples ``n``, with 0, 1 and primes a
 Two settings profiles are registered on import (but never loaded globally; the suite applies them
 per property):
 
-* ``"genproto-ci"`` -- few examples, derandomized (the same examples on every run, so CI never
-  flakes), no example database, no deadline;
-* ``"genproto-thorough"`` -- many more examples, freshly random on each run.
+* ``"genproto-ci"`` (short name ``"ci"``) -- few examples, derandomized (the same examples on
+  every run, so CI never flakes), no example database, no deadline;
+* ``"genproto-thorough"`` (short name ``"thorough"``) -- many more examples, freshly random on
+  each run.
+
+:func:`profile` accepts either name; :func:`profile_name` turns a short name into the registered
+one.
 
 A plugin's own Hypothesis tests can use the strategies directly::
 
@@ -48,6 +52,7 @@ __all__ = [
     "CI_PROFILE",
     "PRIMES",
     "PROFILES",
+    "PROFILE_ALIASES",
     "THOROUGH_PROFILE",
     "Bad",
     "SampleCall",
@@ -60,6 +65,7 @@ __all__ = [
     "conditions",
     "counts",
     "profile",
+    "profile_name",
     "sample_calls",
     "seed_pairs",
     "seeds",
@@ -68,6 +74,8 @@ __all__ = [
 CI_PROFILE = "genproto-ci"
 THOROUGH_PROFILE = "genproto-thorough"
 PROFILES = (CI_PROFILE, THOROUGH_PROFILE)
+#: The short names the command line and the pytest plugin take, and the profile each stands for.
+PROFILE_ALIASES = {"ci": CI_PROFILE, "thorough": THOROUGH_PROFILE}
 
 #: Small primes: batch sizes and counts that split nothing evenly.
 PRIMES = (2, 3, 5, 7, 11, 13)
@@ -95,14 +103,25 @@ settings.register_profile(
 )
 
 
-def profile(name: str) -> settings:
-    """The settings of a registered profile; ``InvalidArgumentError`` naming the known ones."""
+def profile_name(name: str) -> str:
+    """The registered name of a profile given by either name (``"ci"`` -> ``"genproto-ci"``);
+    ``InvalidArgumentError`` naming the known ones. Another registered Hypothesis profile is
+    accepted under its own name."""
+    full = PROFILE_ALIASES.get(name, name)
     try:
-        return settings.get_profile(name)
+        settings.get_profile(full)
     except Exception:
+        known = ", ".join(repr(n) for n in (*PROFILE_ALIASES, *PROFILES))
         raise InvalidArgumentError(
-            "Hypothesis settings profile", value=name, allowed=", ".join(map(repr, PROFILES))
+            "Hypothesis settings profile", value=name, allowed=known
         ) from None
+    return full
+
+
+def profile(name: str) -> settings:
+    """The settings of a profile given by either name; ``InvalidArgumentError`` naming the
+    known ones."""
+    return settings.get_profile(profile_name(name))
 
 
 # -- good arguments --------------------------------------------------------------------------

@@ -5,20 +5,26 @@ the properties through a :class:`ContractSession`, which builds the model once, 
 property at most once (lazily, so pytest can ask for one at a time), and reports a property whose
 prerequisite failed as ``prerequisite-failed`` instead of piling a second failure on the first.
 
-=================  ================================
+=================  ======================================
 property           requires
-=================  ================================
+=================  ======================================
 conformance        --
 shape              conformance
 determinism        shape
 batch_invariance   determinism
 cost               shape
-likelihood         shape
-conditioning       determinism
+likelihood_values  shape
+exact_determinism  likelihood_values
+likelihood         shape, exact_determinism
+conditioning       determinism, likelihood_values
 bad_input          shape
-side_effects       shape
-persistence        determinism
-=================  ================================
+side_effects       determinism, likelihood_values
+persistence        determinism, likelihood_values
+=================  ======================================
+
+A property that fails nothing but could not decide a sub-check (a quadrature that does not
+converge) is ``inconclusive``: reported as such, never as a pass, and not a failure either (no
+failing exit status). Every verdict carries the seconds its property took.
 """
 
 from __future__ import annotations
@@ -34,13 +40,17 @@ import torch
 
 from genproto.errors import ContractViolation, GenprotoError, InvalidArgumentError
 from genproto.protocol import GenerativeModel
+from genproto.streams import check_seed
+from genproto.testing import PROPERTY_NAMES
 from genproto.testing import strategies as gs
 from genproto.testing._core import (
+    Inconclusive,
     ModelSource,
     NotApplicable,
     Notes,
     preserved_global_rng,
     resolve,
+    suite_seed,
 )
 
 __all__ = [
@@ -52,6 +62,7 @@ __all__ = [
     "Status",
     "check_model",
     "property_specs",
+    "summary",
 ]
 
 
@@ -60,6 +71,7 @@ class Status(enum.Enum):
 
     PASSED = "passed"
     FAILED = "failed"
+    INCONCLUSIVE = "inconclusive"
     NOT_APPLICABLE = "not-applicable"
     PREREQUISITE_FAILED = "prerequisite-failed"
 
@@ -67,6 +79,7 @@ class Status(enum.Enum):
 _WORDS = {
     Status.PASSED: "PASS",
     Status.FAILED: "FAIL",
+    Status.INCONCLUSIVE: "INCONCLUSIVE",
     Status.NOT_APPLICABLE: "N/A",
     Status.PREREQUISITE_FAILED: "SKIP",
 }
@@ -78,9 +91,9 @@ class PropertyResult:
 
     Attributes:
         name: the property's name.
-        status: passed, failed, not applicable or prerequisite failed.
-        message: the failure, the declared reason it does not apply, or the failed prerequisite
-            (empty for a pass).
+        status: passed, failed, inconclusive, not applicable or prerequisite failed.
+        message: the failure, what could not be decided, the declared reason it does not apply,
+            or the failed prerequisite (empty for a pass).
         reproduction: one line of Python that shows the failure again.
         example: the shrunk counterexample (``n``, ``seed``, ``batch_size``, ``condition`` ...).
         notes: sub-checks that were skipped, with their reasons (also for a pass).
@@ -97,14 +110,16 @@ class PropertyResult:
 
     @property
     def ok(self) -> bool:
-        """Not a failure (a property that does not apply is not a failure)."""
+        """Not a failure (a property that does not apply, or is inconclusive, is not a
+        failure)."""
         return self.status is not Status.FAILED
 
     def line(self, width: int = 18) -> str:
-        """One line: ``shape  PASS`` / ``FAIL <message> | reproduce: ...`` / ``N/A <reason>``."""
-        head = f"{self.name:<{width}} {_WORDS[self.status]:<4}"
+        """One line with the time taken: ``shape  PASS  (0.09 s)`` / ``FAIL  (0.02 s)  <message>
+        | counterexample: ... | reproduce: ...`` / ``N/A  (0.00 s)  <reason>``."""
+        head = f"{self.name:<{width}} {_WORDS[self.status]:<4}  ({self.seconds:.2f} s)"
         if self.status is Status.PASSED:
-            return f"{head}  ({self.seconds:.2f} s)"
+            return head
         text = f"{head}  {self.message}"
         if self.example:
             text += " | counterexample: " + ", ".join(f"{k}={v!r}" for k, v in self.example.items())
@@ -136,11 +151,19 @@ def _jsonable(value: Any) -> Any:
 
 @attrs.frozen
 class Report:
-    """Every property's verdict on one model."""
+    """Every property's verdict on one model.
+
+    Attributes:
+        model: the model's name.
+        profile: the Hypothesis profile the properties ran under.
+        results: one verdict per property run, in the table's order.
+        seed: the suite seed they ran with (``None``: the fixed default draws).
+    """
 
     model: str
     profile: str
     results: tuple[PropertyResult, ...]
+    seed: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -150,6 +173,11 @@ class Report:
     @property
     def failures(self) -> tuple[PropertyResult, ...]:
         return tuple(r for r in self.results if r.status is Status.FAILED)
+
+    @property
+    def inconclusive(self) -> tuple[PropertyResult, ...]:
+        """Properties that failed nothing but could not decide a sub-check."""
+        return tuple(r for r in self.results if r.status is Status.INCONCLUSIVE)
 
     @property
     def seconds(self) -> float:
@@ -166,11 +194,13 @@ class Report:
         return {r.name: r.status for r in self.results}
 
     def lines(self) -> list[str]:
-        """One line per property, the notes of skipped sub-checks indented below."""
+        """One line per property, the notes of skipped or undecided sub-checks indented below
+        (an inconclusive property's undecided sub-checks are its message, not repeated)."""
         out = []
         for r in self.results:
             out.append(f"{self.model}  {r.line()}")
-            out.extend(f"{self.model}    note: {note}" for note in r.notes)
+            out.extend(f"{self.model}    note: {note}" for note in r.notes
+                       if not isinstance(note, Inconclusive))
         return out
 
     def format(self) -> str:
@@ -180,7 +210,9 @@ class Report:
         return {
             "model": self.model,
             "profile": self.profile,
+            "seed": self.seed,
             "ok": self.ok,
+            "inconclusive": [r.name for r in self.inconclusive],
             "seconds": round(self.seconds, 4),
             "results": [r.to_dict() for r in self.results],
         }
@@ -232,19 +264,26 @@ def _spec_table() -> tuple[PropertySpec, ...]:
                      on_model(pr.check_batch_invariance)),
         PropertySpec("cost", "counted evaluations equal the declared cost", ("shape",),
                      on_model(pr.check_cost)),
-        PropertySpec("likelihood", "log_likelihood honest about its declared kind", ("shape",),
+        PropertySpec("likelihood_values", "one finite float per row, reproducible",
+                     ("shape",), on_model(lk.check_likelihood_values)),
+        PropertySpec("exact_determinism", "an exact likelihood ignores seed, row and batch",
+                     ("likelihood_values",), on_model(lk.check_exact_determinism)),
+        PropertySpec("likelihood", "log_likelihood honest about its declared kind",
+                     ("shape", "exact_determinism"),
                      lambda s: lk.check_likelihood(s.model, tiny=s.tiny,
                                                    exact_log_prob=s.exact_log_prob,
                                                    profile=s.profile)),
         PropertySpec("conditioning", "samples follow the condition; bad ones refused",
-                     ("determinism",),
+                     ("determinism", "likelihood_values"),
                      lambda s: pr.check_conditioning(s.model, tiny=s.tiny, profile=s.profile)),
         PropertySpec("bad_input", "bad arguments raise the documented typed error",
                      ("shape",), on_model(pr.check_bad_input)),
-        PropertySpec("side_effects", "inputs, parameters, modes and global RNGs untouched",
-                     ("shape",), on_model(pr.check_side_effects)),
+        PropertySpec("side_effects", "a fresh model's first calls change nothing outside",
+                     ("determinism", "likelihood_values"),
+                     lambda s: pr.check_side_effects(s.model, factory=s.factory,
+                                                     profile=s.profile)),
         PropertySpec("persistence", "save then load gives the same samples and likelihoods",
-                     ("determinism",),
+                     ("determinism", "likelihood_values"),
                      lambda s: pr.check_persistence(s.factory or s.model, registry=s.registry,
                                                     profile=s.profile)),
     )
@@ -256,11 +295,6 @@ def property_specs() -> tuple[PropertySpec, ...]:
     return _spec_table()
 
 
-#: The property names, in the order they run.
-PROPERTY_NAMES = (
-    "conformance", "shape", "determinism", "batch_invariance", "cost", "likelihood",
-    "conditioning", "bad_input", "side_effects", "persistence",
-)
 
 
 def _spec(name: str) -> PropertySpec:
@@ -283,10 +317,14 @@ class ContractSession:
         tiny: a small configuration of the same model (or its factory) for the checks that sum
             or integrate over the event space (likelihood, conditioning).
         exact_log_prob: the known log-density of the (tiny) model's class marginal, if any.
-        profile: the Hypothesis settings profile, ``"genproto-ci"`` or ``"genproto-thorough"``.
+        profile: the Hypothesis settings profile: ``"ci"`` (``"genproto-ci"``, the default) or
+            ``"thorough"`` (``"genproto-thorough"``).
         registry: the registry a model of ``source`` (a name) comes from; default: the installed
             plugins.
         options: model options for a ``source`` given by name.
+        seed: the seed of everything the suite draws: Hypothesis's examples (drawn at random
+            from it instead of the profile's fixed ones) and the statistical checks' samples;
+            default ``None``, the fixed draws that make CI runs identical.
     """
 
     def __init__(
@@ -298,9 +336,11 @@ class ContractSession:
         profile: str = gs.CI_PROFILE,
         registry: Any = None,
         options: Mapping[str, Any] | None = None,
+        seed: int | None = None,
     ) -> None:
-        gs.profile(profile)  # an unknown profile fails here, before anything runs
-        self.profile = profile
+        # an unknown profile or a bad seed fails here, before anything runs
+        self.profile = gs.profile_name(profile)
+        self.seed = None if seed is None else check_seed(seed)
         self.exact_log_prob = exact_log_prob
         self.registry = registry
         self._results: dict[str, PropertyResult] = {}
@@ -360,7 +400,7 @@ class ContractSession:
     def _run(self, spec: PropertySpec) -> PropertyResult:
         started = time.perf_counter()
         try:
-            with preserved_global_rng():
+            with preserved_global_rng(), suite_seed(self.seed):
                 notes = spec.run(self)
         except ContractViolation as exc:
             return PropertyResult(spec.name, Status.FAILED, exc.detail, exc.reproduction,
@@ -375,7 +415,13 @@ class ContractSession:
             return PropertyResult(spec.name, Status.FAILED,
                                   f"unexpected {type(exc).__name__}: {exc}".replace("\n", " "),
                                   seconds=time.perf_counter() - started)
-        return PropertyResult(spec.name, Status.PASSED, notes=tuple(notes),
+        notes = tuple(notes)
+        undecided = [note for note in notes if isinstance(note, Inconclusive)]
+        if undecided:
+            return PropertyResult(spec.name, Status.INCONCLUSIVE,
+                                  "inconclusive: " + "; ".join(undecided), notes=notes,
+                                  seconds=time.perf_counter() - started)
+        return PropertyResult(spec.name, Status.PASSED, notes=notes,
                               seconds=time.perf_counter() - started)
 
     def report(self, properties: Iterable[str] | None = None) -> Report:
@@ -384,7 +430,7 @@ class ContractSession:
         for name in wanted:
             _spec(name)
         results = tuple(self.result(name) for name in PROPERTY_NAMES if name in wanted)
-        return Report(self.label, self.profile, results)
+        return Report(self.label, self.profile, results, self.seed)
 
 
 def check_model(
@@ -395,6 +441,7 @@ def check_model(
     profile: str = gs.CI_PROFILE,
     properties: Iterable[str] | None = None,
     registry: Any = None,
+    seed: int | None = None,
 ) -> Report:
     """Check a model against the genproto contract; a :class:`Report` of every property.
 
@@ -403,12 +450,38 @@ def check_model(
             property unless the model comes from a registry), or an installed model's name.
         tiny: a small configuration for the checks that sum or integrate over the event space.
         exact_log_prob: the known log-density of the (tiny) model's class marginal, if any.
-        profile: ``"genproto-ci"`` (fast, derandomized) or ``"genproto-thorough"``.
+        profile: ``"ci"`` (fast, derandomized; also ``"genproto-ci"``) or ``"thorough"``
+            (``"genproto-thorough"``).
         properties: the properties to run (their prerequisites run too); default: all.
         registry: where a model given by name comes from (default: the installed plugins).
+        seed: the seed of the Hypothesis examples and the statistical checks' draws (default:
+            the fixed ones).
 
     Use ``check_model(...).raise_for_failures()`` in a test.
     """
     session = ContractSession(model_or_factory, tiny=tiny, exact_log_prob=exact_log_prob,
-                              profile=profile, registry=registry)
+                              profile=profile, registry=registry, seed=seed)
     return session.report(properties)
+
+
+def summary(reports: Iterable[Report]) -> str:
+    """The closing line of a run: models, total time, and failures or inconclusive properties.
+
+    ``2 model(s) checked in 3.1 s: all properties hold``; ``...: 1 failed``; with undecided
+    properties ``...: no property failed, 1 inconclusive (flow: likelihood)`` -- never "all
+    properties hold" when one could not be decided.
+    """
+    reports = list(reports)
+    seconds = sum(r.seconds for r in reports)
+    head = f"{len(reports)} model(s) checked in {seconds:.1f} s"
+    failed = sum(len(r.failures) for r in reports)
+    undecided = [f"{r.model}: {p.name}" for r in reports for p in r.inconclusive]
+    if failed:
+        verdict = f"{failed} failed"
+        if undecided:
+            verdict += f", {len(undecided)} inconclusive ({', '.join(undecided)})"
+    elif undecided:
+        verdict = f"no property failed, {len(undecided)} inconclusive ({', '.join(undecided)})"
+    else:
+        verdict = "all properties hold"
+    return f"{head}: {verdict}"
