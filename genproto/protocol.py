@@ -251,6 +251,10 @@ class EventSpace:
 
     Discrete events hold int64 levels ``0 .. levels-1`` (the digits: 17 grey
     levels on an 8x8 grid); continuous events hold finite float32 values.
+    A plugin's ``sample_batch`` may return a continuous event's samples in
+    another floating dtype (float64, float16, bfloat16): the sampler converts
+    them to float32, so what ``sample`` returns is always :attr:`dtype`. A
+    discrete event's samples must be integer levels; floats are refused.
     """
 
     shape: tuple[int, ...] = attrs.field(converter=_shape)
@@ -495,7 +499,10 @@ class GenerativeModel(Protocol):
         """Draw ``n`` samples, shape ``(n, *event.shape)``, dtype ``event.dtype``.
 
         Sample ``i`` depends only on ``(seed, i)`` and the options, never on
-        ``batch_size``. ``seed=None`` draws a fresh seed.
+        ``batch_size``. ``seed=None`` draws a fresh seed. The dtype is always
+        the event's: a ``genproto.Model`` whose ``sample_batch`` computes a
+        continuous event in float64 (or float16/bfloat16) gets its samples
+        converted to float32 by the sampler, silently and by design.
         """
         ...
 
@@ -505,6 +512,9 @@ class GenerativeModel(Protocol):
         """Per-sample log-likelihood in nats, meaning ``capabilities.likelihood``.
 
         Raises ``LikelihoodUnavailable`` when that is ``Likelihood.NONE``.
+        ``genproto.Model`` also takes ``seed=0`` (the seed of an estimator's
+        draws, keyed by row: an exact likelihood does not depend on it) and
+        ``batch_size=None`` (rows per call; never changes the values).
         """
         ...
 

@@ -4,7 +4,8 @@ Every code block tagged ``file=PATH`` is written to a scratch plugin folder, whi
 pip-installed (into a scratch target, as conftest.py does for the test plugins). Then the
 page's commands run in a fresh interpreter that sees it: the plugin's contract tests under
 pytest, ``genproto check affine`` and the ``python run`` block; the failure the page shows is
-reproduced. (``pytest --genproto-model`` is run on the tiny plugin in test_contract_cli.py.)
+reproduced (times aside). The ``python streams`` block, one line per ``KeyedStreams`` method, runs
+here. (``pytest --genproto-model`` is run on the tiny plugin in test_contract_cli.py.)
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from pathlib import Path
 
 import pytest
 from conftest import _pip_install_target
+
+from genproto.streams import KeyedStreams
+from genproto.testing import PROPERTY_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = (ROOT / "docs" / "writing-a-plugin.md").read_text()
@@ -67,7 +71,7 @@ def test_the_plugins_contract_tests_pass(affine_plugin: tuple[Path, dict[str, st
     proc = _run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
                  "tests/test_contract.py"], env, project)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "10 passed" in proc.stdout
+    assert f"{len(PROPERTY_NAMES)} passed" in proc.stdout
 
 
 @pytest.mark.slow
@@ -107,4 +111,28 @@ def test_the_failure_shown_on_the_page_is_what_the_suite_says(
     shown = [line for line in PAGE.splitlines()
              if line.startswith(("affine  determinism", "affine  batch_invariance"))]
     assert len(shown) == 2
-    assert proc.stdout.splitlines() == shown  # the page's lines, verbatim
+    assert _untimed(proc.stdout.splitlines()) == _untimed(shown)  # the page's lines, verbatim
+
+
+def _untimed(lines: list[str]) -> list[str]:
+    """Lines with each property's time, ``(0.01 s)``, blanked: it varies from run to run."""
+    return [re.sub(r"\(\d+\.\d\d s\)", "(t s)", line) for line in lines]
+
+
+def test_the_streams_block_shows_every_method_a_plugin_uses_and_runs() -> None:
+    (block,) = [body for lang, info, body in _blocks() if (lang, info) == ("python", "streams")]
+    methods = {"normal", "uniform", "gumbel", "categorical", "randint", "truncated_normal",
+               "rademacher", "words", "fork", "select", "for_range"}
+    assert {m for m in methods if f".{m}(" in block} == methods
+    assert {m for m in methods if hasattr(KeyedStreams, m)} == methods  # the real names
+    exec(compile(block, "writing-a-plugin.md (streams)", "exec"), {})
+
+
+def test_the_page_says_what_is_off_limits_and_what_seed_means() -> None:
+    text = " ".join(PAGE.split())
+    for phrase in ("Off limits in `sample_batch`", "`torch.randn`", "`.sample()`",
+                   "`numpy.random`", "`random`", "draws from the stream *(seed, i)*",
+                   "`seed=` is therefore the seed of an estimator's random numbers",
+                   "`exact_determinism`", "`--seed S`", "`--profile ci`", "`--property P`",
+                   "`INCONCLUSIVE`", "converted to the event's float32"):
+        assert phrase in text, phrase
