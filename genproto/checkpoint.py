@@ -64,7 +64,7 @@ from safetensors.torch import load as _load_safetensors
 from safetensors.torch import save_file
 
 import genproto
-from genproto._atomic import atomic_directory, fsync_file
+from genproto._atomic import atomic_directory, check_target, fsync_file
 from genproto.errors import (
     ArgumentTypeError,
     CheckpointError,
@@ -573,6 +573,9 @@ def save_checkpoint(
     ``KeyboardInterrupt``, the temporary directory is removed and ``directory``
     holds what it held before.
     """
+    if not (isinstance(directory, str | os.PathLike) and os.path.isfile(directory)):
+        # a non-path, '', a NUL, a name too long ...; an existing file is refused below
+        check_target(directory, what="checkpoint directory", folder=True)
     target = Path(os.path.abspath(directory))
     if not isinstance(capabilities, Capabilities):
         raise ArgumentTypeError(

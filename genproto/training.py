@@ -46,7 +46,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
-from genproto._atomic import atomic_write_bytes
+from genproto._atomic import atomic_write_bytes, check_target
 from genproto.data.dataset import Dataset
 from genproto.errors import (
     CheckpointError,
@@ -437,7 +437,7 @@ def fit(
             allowed="a model implementing genproto.training.Trainable",
         )
     settings = settings or model.training_defaults()
-    out = Path(directory)
+    out = check_target(directory, what="training folder", folder=True)
     optimizers = model.setup_training(settings)
     start = 0
     if resume:

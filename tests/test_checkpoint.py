@@ -539,3 +539,13 @@ def test_a_tensor_count_mismatch(saved: Path) -> None:
     _edit(saved, _set("weights.tensors", 3))
     with pytest.raises(CheckpointError, match=f"holds {len(_tensors())} tensors but"):
         read_checkpoint(saved)
+
+
+@pytest.mark.parametrize("directory", [None, 3, "", "x" * 300])
+def test_saving_to_a_bad_directory_is_a_typed_error(directory: object, tmp_path: Path) -> None:
+    from genproto.errors import GenprotoError
+
+    target = directory if not isinstance(directory, str) or not directory else \
+        str(tmp_path / directory)
+    with pytest.raises(GenprotoError):
+        _save(target)  # type: ignore[arg-type]

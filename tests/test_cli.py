@@ -90,7 +90,7 @@ def test_bad_sample_arguments_are_one_line_errors(
     assert phrase in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not list(tmp_path.glob("*.npy"))
-    assert not list(tmp_path.glob(".*tmp"))
+    assert not list(tmp_path.glob(".*.tmp-*"))  # the atomic writer's temporary siblings
 
 
 def test_torchrun_two_processes_write_the_single_process_file(

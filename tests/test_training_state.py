@@ -21,7 +21,12 @@ from safetensors import safe_open
 from safetensors.torch import save
 from test_training import LearnedGaussian, weights
 
-from genproto.errors import CheckpointError, InvalidArgumentError, TrainingDiverged
+from genproto.errors import (
+    CheckpointError,
+    GenprotoError,
+    InvalidArgumentError,
+    TrainingDiverged,
+)
 from genproto.training import STATE_FILE, TrainSettings, fit, read_state
 
 QUIET = {"progress": False, "log": lambda s: None}
@@ -196,3 +201,9 @@ def test_a_diverging_run_stops_with_a_typed_error_and_saves_nothing_new(tmp_path
         fit(_Diverges(), directory, settings=TrainSettings(
             steps=12, batch_size=64, lr=0.05, save_every=4, report_every=6), **QUIET)
     assert read_state(directory).step == 4  # the last good save, untouched
+
+
+@pytest.mark.parametrize("directory", ["", "a\0b", None, 3])
+def test_a_bad_training_folder_is_refused_before_training(directory: object) -> None:
+    with pytest.raises(GenprotoError):
+        fit(LearnedGaussian(), directory, settings=TrainSettings(steps=1), **QUIET)  # type: ignore[arg-type]
