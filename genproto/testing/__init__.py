@@ -7,10 +7,15 @@
 * ``pytest --genproto-model NAME`` (the ``pytest11`` plugin :mod:`genproto.testing.pytest_plugin`)
   and ``genproto check NAME`` -- the same properties on installed models.
 
+Each front end takes a Hypothesis profile (``"ci"``, the default, or ``"thorough"``), a seed for
+everything the suite draws, and the properties to run; every verdict (PASS, FAIL, INCONCLUSIVE,
+N/A, SKIP) carries its time.
+
 The properties live in :mod:`genproto.testing.properties` and
-:mod:`genproto.testing.likelihood`; Hypothesis strategies and the ``"genproto-ci"`` /
-``"genproto-thorough"`` settings profiles in :mod:`genproto.testing.strategies`; the statistics in
-:mod:`genproto.testing.stats`; correct reference models in :mod:`genproto.testing.reference`.
+:mod:`genproto.testing.likelihood`; Hypothesis strategies and the ``"ci"`` (``"genproto-ci"``) /
+``"thorough"`` (``"genproto-thorough"``) settings profiles in :mod:`genproto.testing.strategies`;
+the statistics in :mod:`genproto.testing.stats`; correct reference models in
+:mod:`genproto.testing.reference`.
 
 Importing this package is cheap (no torch, no Hypothesis): the names below load on first use,
 so the pytest plugin costs nothing in test runs that do not ask for it.

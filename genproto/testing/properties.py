@@ -4,7 +4,8 @@ Each ``check_*`` function takes a model (or a factory, where the property needs 
 returns the notes of sub-checks it skipped (each with the declared reason), raises
 :class:`~genproto.errors.ContractViolation` naming the property and a one-line reproduction when
 the model breaks it, and :class:`NotApplicable` when a declared capability rules it out.
-Likelihood honesty, the statistical property, lives in :mod:`genproto.testing.likelihood`.
+The three likelihood properties (``likelihood_values``, ``exact_determinism`` and the
+statistical ``likelihood``) live in :mod:`genproto.testing.likelihood`.
 
 =================  =====================================================================
 property           what is checked
@@ -20,7 +21,9 @@ cost               evaluations the sampler counts == the declared SampleCost, pe
                    no output from networks the hooks cannot see
 conditioning       samples follow the asked class; bad conditions raise ConditionError
 bad_input          bad n, seed, batch_size, options and x raise the documented typed error
-side_effects       inputs, parameters, train/eval modes and global RNGs untouched
+side_effects       on a freshly built model, from its first sample and log_likelihood
+                   calls on: inputs, parameters, buffers, train/eval modes and global
+                   RNGs untouched
 persistence        save -> genproto.load gives the same samples and log-likelihoods
 =================  =====================================================================
 
