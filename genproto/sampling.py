@@ -45,7 +45,13 @@ import numpy as np
 import torch
 
 from genproto._atomic import atomic_path, check_target, writing
-from genproto.errors import InvalidArgumentError, LikelihoodUnavailable, OutputError, PluginError
+from genproto.errors import (
+    GenprotoError,
+    InvalidArgumentError,
+    LikelihoodUnavailable,
+    OutputError,
+    PluginError,
+)
 from genproto.protocol import PROTOCOL_VERSION, Capabilities, Condition, Likelihood, Origin
 from genproto.streams import KeyedStreams, fresh_seed
 from genproto.validation import check_batch_size, check_condition, check_n, check_seed, check_x
@@ -302,6 +308,25 @@ def _progress(total: int, enabled: bool, desc: str) -> Any:
     return tqdm(total=total, disable=not enabled, desc=desc, unit="sample", leave=False)
 
 
+@contextlib.contextmanager
+def _plugin_call(model: BatchModel, method: str) -> Iterator[None]:
+    """A plugin primitive that fails with anything but a genproto error is a PluginError.
+
+    The user sees one line naming the model, the method and torch's own message (kept as
+    ``__cause__`` for the plugin's authors), never a traceback from inside a network.
+    """
+    try:
+        yield
+    except GenprotoError:
+        raise
+    except Exception as exc:
+        raise PluginError(
+            f"model {model.name!r}: {method} failed: {type(exc).__name__}: {exc}",
+            fix="This is a bug in the plugin (or an option it accepts but cannot handle); "
+            "report it to its authors",
+        ) from exc
+
+
 def _plugin_bug(model: BatchModel, what: str, allowed: str) -> PluginError:
     return PluginError(
         f"model {model.name!r}: {what}", allowed=allowed,
@@ -368,7 +393,9 @@ def iter_chunks(model: BatchModel, p: Plan) -> Iterator[tuple[int, torch.Tensor]
                 labels = streams.fork("condition").randint(caps.condition.num_classes)
             else:
                 labels = None
-            out = _checked_samples(model, model.sample_batch(streams, labels, **p.options), size)
+            with _plugin_call(model, "sample_batch"):
+                raw = model.sample_batch(streams, labels, **p.options)
+            out = _checked_samples(model, raw, size)
             bar.update(size)
             yield offset, out
 
@@ -477,7 +504,8 @@ def log_likelihood(
     def one(
         data: torch.Tensor, labels: torch.Tensor | None, streams: KeyedStreams
     ) -> torch.Tensor:
-        out = model.log_likelihood_batch(data, labels, streams, **values)
+        with _plugin_call(model, "log_likelihood_batch"):
+            out = model.log_likelihood_batch(data, labels, streams, **values)
         return _checked_log_likelihood(model, out, data.shape[0])
 
     def per_batch(

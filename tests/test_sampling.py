@@ -404,3 +404,14 @@ def test_eval_mode_nested_holds_until_the_last_leaves() -> None:
             assert not net.training
         assert not net.training  # the outer holder is still sampling
     assert net.training
+
+
+def test_a_plugin_primitive_failing_inside_torch_is_a_plugin_error_with_the_cause() -> None:
+    def crash(x: torch.Tensor) -> torch.Tensor:
+        return x @ torch.zeros(7, 7)  # a shape error from deep inside torch
+
+    with pytest.raises(PluginError, match="'dice': sample_batch failed: RuntimeError") as info:
+        _Returns(samples=crash).sample(4, condition=0, seed=0)
+    assert isinstance(info.value.__cause__, RuntimeError)
+    with pytest.raises(PluginError, match="log_likelihood_batch failed: RuntimeError"):
+        _Returns(values=crash).log_likelihood(Dice().sample(3, condition=0, seed=0), 0)

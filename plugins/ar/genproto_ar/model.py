@@ -81,6 +81,8 @@ __all__ = [
 ]
 
 LEVELS = 17  # grey levels 0..16
+MIN_TEMPERATURE = 1e-6  # |logits| / t stays far inside float32 (logits are O(10))
+MAX_TEMPERATURE = 1e3  # beyond this the conditionals are uniform to float32 precision
 CLASSES = 10  # digit classes, tokens LEVELS .. LEVELS + CLASSES - 1
 PIXELS = 64  # 8 x 8 in raster order
 VOCAB = LEVELS + CLASSES
@@ -272,6 +274,18 @@ def _option_error(message: str, option: str, value: Any, allowed: str, fix: str)
     return OptionError(message, option=option, value=value, allowed=allowed, fix=fix)
 
 
+def _check_temperature(values: dict[str, Any], where: str) -> dict[str, Any]:
+    """Logits divided by a temperature below MIN_TEMPERATURE overflow to inf (then NaN)."""
+    t = values["temperature"]
+    if 0.0 < t < MIN_TEMPERATURE:
+        raise _option_error(
+            f"'ar' {where} option 'temperature'", "temperature", t,
+            f"0 (argmax) or a float in [{MIN_TEMPERATURE:g}, {MAX_TEMPERATURE:g}]",
+            "Use temperature=0 for greedy decoding",
+        )
+    return values
+
+
 # -------------------------------------------------------------------------------------------
 # The genproto model
 # -------------------------------------------------------------------------------------------
@@ -282,7 +296,9 @@ class PixelAR(Model):
 
     sample_options = (
         Option("temperature", float, 1.0,
-               "divides the logits; 0 means argmax (greedy, no random draw)", minimum=0.0),
+               f"divides the logits; 0 means argmax (greedy, no random draw); else in "
+               f"[{MIN_TEMPERATURE:g}, {MAX_TEMPERATURE:g}]", minimum=0.0,
+               maximum=MAX_TEMPERATURE),
         Option("top_k", int, None, "draw among the k most likely levels only",
                minimum=1, maximum=LEVELS, nullable=True),
         Option("kv_cache", bool, True,
@@ -292,7 +308,8 @@ class PixelAR(Model):
         Option("distribution", str, "model",
                "'model': log p(x); 'sampling': log-prob under the temperature/top-k warped "
                "conditionals that sample() draws from", choices=("model", "sampling")),
-        Option("temperature", float, 1.0, "with distribution='sampling'", minimum=0.0),
+        Option("temperature", float, 1.0, "with distribution='sampling'", minimum=0.0,
+               maximum=MAX_TEMPERATURE),
         Option("top_k", int, None, "with distribution='sampling'",
                minimum=1, maximum=LEVELS, nullable=True),
     )
@@ -348,9 +365,13 @@ class PixelAR(Model):
 
     # -- likelihood ------------------------------------------------------------------------
 
+    def check_sample_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The declared options, plus: a temperature is 0 or at least MIN_TEMPERATURE."""
+        return _check_temperature(super().check_sample_options(options), "sample")
+
     def check_likelihood_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """The declared options, plus: warping options only with ``distribution='sampling'``."""
-        values = super().check_likelihood_options(options)
+        values = _check_temperature(super().check_likelihood_options(options), "likelihood")
         if values["distribution"] == "model" and (
             values["temperature"] != 1.0 or values["top_k"] is not None
         ):

@@ -122,7 +122,10 @@ def timestep_embedding(t: Tensor, dim: int) -> Tensor:
     half = dim // 2
     freqs = torch.exp(-math.log(10_000.0) * torch.arange(half, device=t.device) / half)  # (H,)
     angles = t.float()[:, None] * freqs[None, :]  # (B, H)
-    return torch.cat([angles.sin(), angles.cos()], dim=1)  # (B, dim)
+    embedding = torch.cat([angles.sin(), angles.cos()], dim=1)  # (B, 2H)
+    if dim % 2:  # an odd width gets a zero last column, so every declared width works
+        embedding = torch.nn.functional.pad(embedding, (0, 1))
+    return embedding  # (B, dim)
 
 
 class Block(nn.Module):

@@ -83,6 +83,8 @@ DIGITS_SIZES = (8, 128)
 TOY_SIZES = (8, 64)
 #: Default latent scale on digits (Glow section 5: reduced-temperature samples).
 DIGITS_LATENT_SCALE = 0.8
+MAX_LATENT_SCALE = 10.0  # beyond this the inverse pass leaves the range it was trained on
+MAX_IMPORTANCE_SAMPLES = 10_000  # k network passes per row: 10^4 is seconds, 10^6 was minutes
 INIT_SEED = 0
 DEQUANT_CHUNK = 16  # dequantisation samples drawn per stream draw (results never depend on it)
 WARMUP = 200  # learning-rate warm-up steps
@@ -307,12 +309,12 @@ class CouplingFlow(Model):
         Option("latent_scale", float, None, "scale s of the base noise z = s eps; default 1.0 "
                f"on toy 2-D (samples follow the exact density), {DIGITS_LATENT_SCALE} on digits "
                "(Glow's reduced temperature)", minimum=0.0, exclusive_minimum=True,
-               nullable=True),
+               maximum=MAX_LATENT_SCALE, nullable=True),
     )
     likelihood_options = (
         Option("k", int, 1, "dequantisation samples u_1..u_k of the importance-weighted bound "
                "(digits only; 1 = the plain dequantisation bound)", minimum=1,
-               maximum=1_000_000),
+               maximum=MAX_IMPORTANCE_SAMPLES),
     )
 
     def __init__(

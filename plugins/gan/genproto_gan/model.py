@@ -68,6 +68,7 @@ from genproto.training import Batch, TrainSettings, require_setup, seeded_init
 __all__ = ["GAN", "LEVELS", "capabilities"]
 
 LEVELS = 17  # grey levels of a digit pixel, 0..16
+MAX_TRUNCATION = 10.0  # N(0, 1) mass beyond 10 is ~1e-23: larger t is no truncation
 CLASSES = 10
 DIGITS_EVENT = EventSpace.discrete((8, 8), LEVELS)
 EMBED_DIM = 32  # size of G's class embedding
@@ -152,8 +153,9 @@ class GAN(Model):
     sample_options = (
         Option(
             "truncation", float, None,
-            "draw z from N(0, I) truncated to [-t, t] (None: no truncation)",
-            minimum=0.0, exclusive_minimum=True, nullable=True,
+            "draw z from N(0, I) truncated to [-t, t] (None: no truncation; beyond about 6 "
+            "the truncation changes nothing)",
+            minimum=0.0, exclusive_minimum=True, maximum=MAX_TRUNCATION, nullable=True,
         ),
     )
 

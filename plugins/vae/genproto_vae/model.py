@@ -141,6 +141,9 @@ def _gauss_log_prob(z: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor) ->
     return (-0.5 * ((z - mean) / scale) ** 2 - scale.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
 
 
+MAX_LATENT_SCALE = 10.0  # z ~ N(0, s^2 I) far beyond the prior the decoder was trained on
+MAX_IMPORTANCE_SAMPLES = 10_000  # k decoder passes per row: 10^4 is seconds, 10^6 was minutes
+
 class VAE(Model):
     """A (conditional) VAE: ELBO training, ELBO / IWAE likelihood bounds, one-pass sampling."""
 
@@ -149,11 +152,11 @@ class VAE(Model):
                choices=("sample", "mode")),
         Option("latent_scale", float, 1.0, "standard deviation s of the prior draw "
                "z ~ N(0, s^2 I) (1: the model's own prior)",
-               minimum=0.0, exclusive_minimum=True),
+               minimum=0.0, exclusive_minimum=True, maximum=MAX_LATENT_SCALE),
     )
     likelihood_options = (
         Option("k", int, 1, "importance samples: 1 gives the ELBO, k > 1 the IWAE bound L_k",
-               minimum=1, maximum=1_000_000),
+               minimum=1, maximum=MAX_IMPORTANCE_SAMPLES),
     )
 
     def __init__(
