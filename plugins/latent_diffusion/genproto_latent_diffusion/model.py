@@ -48,7 +48,7 @@ from torch import Tensor, nn
 from genproto import registry
 from genproto.data import load_digits
 from genproto.data.dataset import Dataset
-from genproto.errors import PluginError
+from genproto.errors import OptionError, PluginError
 from genproto.hybrid import latent_hybrid
 from genproto.model import Model
 from genproto.options import Option
@@ -80,6 +80,7 @@ DEFAULTS: dict[str, int] = {"hidden": 256, "blocks": 3, "init_seed": 0}
 LATENT = 16  # the shipped VAE's latent dimension d
 DEFAULT_GUIDANCE = 1.0  # the decoder is class-conditional too; see docs for the guidance sweep
 PRIOR_OPTIONS = ("steps", "sampler", "guidance", "eta")
+MAX_BOUND_CALLS = 16_384  # denoiser calls per row of the likelihood: about a second a row
 
 
 def prior_capabilities(latent_dim: int = LATENT) -> Capabilities:
@@ -162,7 +163,7 @@ class LatentDiffusion(Model):
         Option("terms", int, 100, "terms L_{t-1} of the prior's bound evaluated "
                "(stratified draw; 999 sums them all)", minimum=1, maximum=999),
         Option("draws", int, 1, "draws z ~ q(z|x,c) the bound is averaged over (each is a "
-               "bound; more draws only lower its variance)", minimum=1, maximum=4096),
+               "bound; more draws only lower its variance)", minimum=1, maximum=256),
     )
 
     def __init__(self, vae: VAE, *, hidden: int = 256, blocks: int = 3,
@@ -186,6 +187,19 @@ class LatentDiffusion(Model):
         return self
 
     # -- sampling -------------------------------------------------------------------------
+
+    def check_likelihood_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The declared options, plus a budget: ``draws * terms`` denoiser calls per row."""
+        values = super().check_likelihood_options(options)
+        calls = values["draws"] * values["terms"]
+        if calls > MAX_BOUND_CALLS:
+            raise OptionError(
+                "'latent_diffusion' likelihood options 'draws' x 'terms'", option="draws",
+                value=calls, allowed=f"draws * terms <= {MAX_BOUND_CALLS} denoiser calls a row",
+                fix="Fewer draws (each is already a bound) or fewer terms (a stratified draw "
+                "of them is unbiased)",
+            )
+        return values
 
     def check_sample_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """The declared options, with the prior's rules applied (and its ``steps`` filled in)."""

@@ -173,6 +173,8 @@ def test_bad_options_raise_typed_errors(model: LatentDiffusion) -> None:
         model.sample(2, temperature=0.5)
     with pytest.raises(OptionError, match="draws"):
         model.log_likelihood(load_digits("test").x[:2], draws=0)
+    with pytest.raises(OptionError, match="draws \\* terms <= 16384"):
+        model.log_likelihood(load_digits("test").x[:2], draws=256, terms=999)
     with pytest.raises(OptionError, match="pretrained"):
         genproto.registry.get("latent_diffusion", hidden=64)
     with pytest.raises(OptionError, match="blocks"):
