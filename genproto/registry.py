@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import difflib
 import importlib.metadata
+import inspect
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -66,6 +68,7 @@ __all__ = [
     "FIRST_PARTY",
     "Collision",
     "ModelEntry",
+    "NAME_PATTERN",
     "PluginRecord",
     "Registry",
     "default",
@@ -109,6 +112,22 @@ class ModelEntry:
     distribution: str | None
     version: str | None
     shipped: tuple[Shipped, ...] = ()
+    #: ``capabilities(**factory options)`` when they follow the options (else ``None``).
+    configure: Callable[..., Capabilities] | None = attrs.field(
+        default=None, eq=False, repr=False
+    )
+
+    def capabilities_for(self, **options: Any) -> Capabilities:
+        """What the model built with these factory options declares (options validated).
+
+        ``capabilities`` is this at the default options; a registration whose vocabulary,
+        length or shape follows the options gives a function, so ``genproto info NAME -M
+        k=v`` and provenance describe the configured model.
+        """
+        values = validate_options(options, self.options, where=f"model {self.name!r}")
+        if self.configure is None:
+            return self.capabilities
+        return _configured(self.name, self.configure, values)
 
 
 @attrs.frozen
@@ -198,6 +217,59 @@ def _contained(exc: BaseException) -> bool:
     real Ctrl-C.
     """
     return not isinstance(exc, KeyboardInterrupt)
+
+
+#: Model names: letters, digits and '_', with single '-' or '.' between parts.
+NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:[.-][A-Za-z0-9_]+)*")
+
+
+def _configured(
+    name: str, configure: Callable[..., Capabilities], values: Mapping[str, Any]
+) -> Capabilities:
+    """Call a registration's capabilities function with the factory options it names.
+
+    A function with ``**kwargs`` gets every factory option; otherwise only the ones its
+    signature names (so a plugin's ``capabilities(dataset="digits")`` is passed as is).
+    """
+    arguments = {k: v for k, v in values.items() if k != PRETRAINED}
+    try:
+        parameters = inspect.signature(configure).parameters.values()
+    except (TypeError, ValueError):
+        parameters = None
+    if parameters is not None and not any(p.kind is p.VAR_KEYWORD for p in parameters):
+        names = {p.name for p in parameters}
+        arguments = {k: v for k, v in arguments.items() if k in names}
+    try:
+        caps = configure(**arguments)
+    except GenprotoError:
+        raise
+    except Exception as exc:
+        raise PluginError(
+            f"capabilities of model {name!r} for options {arguments} failed: "
+            f"{type(exc).__name__}: {exc}",
+            fix="This is a bug in the plugin; report it to its authors",
+        ) from exc
+    if not isinstance(caps, Capabilities):
+        raise PluginError(f"capabilities function of model {name!r} returned", value=caps,
+                          allowed="a genproto.Capabilities")
+    return caps
+
+
+def _entry(
+    name: str, factory: Callable[..., Any], capabilities: Any, options: Sequence[Option],
+    description: str, plugin: str, distribution: str | None, version: str | None,
+    shipped: Shipped | Sequence[Shipped],
+) -> ModelEntry:
+    """A ModelEntry from ``register``'s arguments; capabilities may be a function of options."""
+    weights = _shipped_tuple(shipped)
+    declared = _declared_options(name, options, weights)
+    configure = None
+    if callable(capabilities) and not isinstance(capabilities, Capabilities):
+        configure = capabilities
+        defaults = {o.name: o.default for o in declared if isinstance(o, Option)}
+        capabilities = _configured(name, configure, defaults)
+    return ModelEntry(name, factory, capabilities, declared, description, plugin,
+                      distribution, version, weights, configure)
 
 
 def _allowed_from_env() -> frozenset[str] | None:
@@ -426,25 +498,13 @@ class Registry:
             name: str,
             factory: Callable[..., Any],
             *,
-            capabilities: Capabilities,
+            capabilities: Capabilities | Callable[..., Capabilities],
             options: Sequence[Option] = (),
             description: str = "",
             shipped: Shipped | Sequence[Shipped] = (),
         ) -> None:
-            weights = _shipped_tuple(shipped)
-            self._offer(
-                ModelEntry(
-                    name,
-                    factory,
-                    capabilities,
-                    _declared_options(name, options, weights),
-                    description,
-                    plugin_name,
-                    distribution,
-                    version,
-                    weights,
-                )
-            )
+            self._offer(_entry(name, factory, capabilities, options, description,
+                               plugin_name, distribution, version, shipped))
             registered.append(name)
 
         return register
@@ -495,11 +555,12 @@ class Registry:
         self._entries[entry.name] = entry
 
     def _validate_entry(self, entry: ModelEntry) -> None:
-        if not isinstance(entry.name, str) or not entry.name.isidentifier():
+        if not isinstance(entry.name, str) or not NAME_PATTERN.fullmatch(entry.name):
             raise PluginError(
                 "model name",
                 value=entry.name,
-                allowed="a Python identifier such as 'diffusion' or 'vae_large'",
+                allowed="letters, digits and '_', parts joined by single '-' or '.', e.g. "
+                f"'diffusion', 'hf-causal-lm', 'org.model' (the pattern {NAME_PATTERN.pattern})",
             )
         if not callable(entry.factory):
             raise PluginError(f"factory of model {entry.name!r}", value=entry.factory,
@@ -533,7 +594,7 @@ class Registry:
         name: str,
         factory: Callable[..., Any],
         *,
-        capabilities: Capabilities,
+        capabilities: Capabilities | Callable[..., Capabilities],
         options: Sequence[Option] = (),
         description: str = "",
         shipped: Shipped | Sequence[Shipped] = (),
@@ -541,11 +602,8 @@ class Registry:
         """Register a model factory from the running program (no plugin needed)."""
         self._ensure_loaded()
         with self._lock:
-            weights = _shipped_tuple(shipped)
-            entry = ModelEntry(
-                name, factory, capabilities, _declared_options(name, options, weights),
-                description, IN_PROCESS, None, None, weights,
-            )
+            entry = _entry(name, factory, capabilities, options, description, IN_PROCESS,
+                           None, None, shipped)
             self._add_entry(entry)
             return entry
 
@@ -732,7 +790,7 @@ def register(
     name: str,
     factory: Callable[..., Any],
     *,
-    capabilities: Capabilities,
+    capabilities: Capabilities | Callable[..., Capabilities],
     options: Sequence[Option] = (),
     description: str = "",
     shipped: Shipped | Sequence[Shipped] = (),

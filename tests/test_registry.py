@@ -350,3 +350,46 @@ def test_shipped_weights_need_a_model_that_can_load_them() -> None:
     with pytest.raises(PluginError, match="load_packaged_weights"):
         reg.get("w")
     assert isinstance(reg.get("w", pretrained=False), FakeModel)
+
+
+@pytest.mark.parametrize("name", ["hf-causal-lm", "org.model", "vae_large", "a1.b-2"])
+def test_names_may_hold_dashes_and_dots(name: str) -> None:
+    reg = Registry(entry_points=False)
+    reg.register(name, FakeModel, capabilities=FLOW)
+    assert reg.entry(name).name == name
+
+
+@pytest.mark.parametrize("name", ["", "-x", "x-", "a..b", "a b", "1abc", "a/b", "a--b"])
+def test_bad_names_say_the_allowed_pattern(name: str) -> None:
+    reg = Registry(entry_points=False)
+    with pytest.raises(PluginError, match="'hf-causal-lm'"):
+        reg.register(name, FakeModel, capabilities=FLOW)
+
+
+def _sized(dataset: str = "digits") -> Capabilities:
+    event = EventSpace.discrete((8, 8), 17) if dataset == "digits" else \
+        EventSpace.continuous((2,))
+    return Capabilities(Paradigm.FLOW, Likelihood.EXACT, SampleCost.single_pass(), event)
+
+
+def test_capabilities_may_follow_the_factory_options() -> None:
+    reg = Registry(entry_points=False)
+    options = [Option("dataset", str, "digits", "data", choices=("digits", "moons")),
+               Option("width", int, 4, "width", minimum=1)]
+    reg.register("sized", FakeModel, capabilities=_sized, options=options)
+    entry = reg.entry("sized")
+    assert entry.capabilities.event.shape == (8, 8)  # find() and list use the defaults
+    assert entry.capabilities_for(dataset="moons", width=9).event.shape == (2,)
+    assert reg.find(event="discrete") == [entry]
+    with pytest.raises(OptionError, match="dataset"):
+        entry.capabilities_for(dataset="mnist")
+
+
+def test_a_broken_capabilities_function_is_a_plugin_error() -> None:
+    def broken(dataset: str = "digits") -> Capabilities:
+        raise RuntimeError("oops")
+
+    reg = Registry(entry_points=False)
+    with pytest.raises(PluginError, match="capabilities of model 'b'.*RuntimeError: oops"):
+        reg.register("b", FakeModel, capabilities=broken,
+                     options=[Option("dataset", str, "digits", "data")])

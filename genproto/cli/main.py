@@ -6,7 +6,8 @@ Commands:
   registry: name, paradigm(s), training objective, sampling procedure,
   likelihood and cost per sample.
 * ``genproto plugins [--json]`` — installed plugins, versions, hooks, load errors.
-* ``genproto info NAME [--json]`` — one model's capabilities and options.
+* ``genproto info NAME [-M KEY=VALUE] [--json]`` — one model's capabilities (as configured
+  by the factory options) and options.
 * ``genproto sample NAME -n N [-o out.png|out.npy]`` — draw samples (``--interpolate``
   for latent-variable models; ``.npy`` output can be sharded under torchrun).
 * ``genproto train NAME -o DIR [--resume]`` — train with the paradigm's own objective.
@@ -149,8 +150,10 @@ def _option_dict(o: Option) -> dict[str, Any]:
 
 
 def _info(args: argparse.Namespace) -> int:
+    from genproto.cli.sample import parse_assignments
+
     entry = registry.default().entry(args.name)
-    caps = entry.capabilities
+    caps = entry.capabilities_for(**parse_assignments(args.model_option, entry.options, "model"))
     if args.json:
         print(
             json.dumps(
@@ -205,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="one model's capabilities and options")
     p.add_argument("name")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("-M", "--model-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="describe the model built with this factory option (repeatable)")
     p.set_defaults(func=_info)
     from genproto.cli import check as check_cmd
     from genproto.cli import classify as classify_cmd

@@ -33,6 +33,6 @@ SHIPPED = tuple(
 
 @hookimpl
 def register_models(register: Any) -> None:
-    register("diffusion", build, capabilities=capabilities(), options=OPTIONS, shipped=SHIPPED,
+    register("diffusion", build, capabilities=capabilities, options=OPTIONS, shipped=SHIPPED,
              description="denoising diffusion (DDPM training, DDIM/DDPM sampling, classifier-free "
              "guidance, variational bound; probability-flow ODE likelihood on toy 2-D data)")

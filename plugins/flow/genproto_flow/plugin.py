@@ -27,6 +27,6 @@ SHIPPED = tuple(  # at the data's default sizes, given or left None
 
 @hookimpl
 def register_models(register: Any) -> None:
-    register("flow", CouplingFlow, capabilities=capabilities(), options=OPTIONS, shipped=SHIPPED,
+    register("flow", CouplingFlow, capabilities=capabilities, options=OPTIONS, shipped=SHIPPED,
              description="RealNVP/Glow coupling flow (Dinh et al. 2017; Kingma & Dhariwal 2018): "
              "exact maximum likelihood, a dequantisation bound on digits, one inverse pass")

@@ -32,6 +32,6 @@ SHIPPED = Shipped("genproto_gan", "weights/digits",
 
 @hookimpl
 def register_models(register: Any) -> None:
-    register("gan", GAN, capabilities=capabilities(), options=OPTIONS, shipped=SHIPPED,
+    register("gan", GAN, capabilities=capabilities, options=OPTIONS, shipped=SHIPPED,
              description="class-conditional GAN on 8x8 digits (projection discriminator, "
              "spectral norm, two time-scales, EMA generator); no likelihood; one generator pass")

@@ -22,7 +22,7 @@ OPTIONS = (
 
 @hookimpl
 def register_models(register: Any) -> None:
-    register("vae", VAE, capabilities=capabilities(), options=OPTIONS,
+    register("vae", VAE, capabilities=capabilities, options=OPTIONS,
              shipped=Shipped("genproto_vae", "weights/digits", DEFAULTS),
              description="conditional VAE (Kingma & Welling 2014; Sohn et al. 2015): ELBO "
              "training, ELBO/IWAE bounds, one decoder pass per sample")
