@@ -24,7 +24,7 @@ import hashlib
 from collections.abc import Iterator, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, Self
 
 import torch
 
@@ -43,11 +43,13 @@ class Model(abc.ABC):
     """Base class of genproto's torch models (see the module docstring).
 
     Subclasses set ``sample_options`` / ``likelihood_options`` to the options
-    their primitives accept; genproto validates user input against them.
+    their primitives accept; genproto validates user input against them. They are
+    read from the instance, so a configuration may set its own in ``__init__``
+    (an option valid for one vocabulary or dataset need not exist for another).
     """
 
-    sample_options: ClassVar[tuple[Option, ...]] = ()
-    likelihood_options: ClassVar[tuple[Option, ...]] = ()
+    sample_options: tuple[Option, ...] = ()
+    likelihood_options: tuple[Option, ...] = ()
 
     def __init__(self, capabilities: Capabilities, *, name: str) -> None:
         self._capabilities = capabilities

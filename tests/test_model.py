@@ -168,3 +168,13 @@ def test_a_write_through_data_needs_forget_weights_hash() -> None:
 def test_sparse_and_meta_x_are_typed_errors(x: torch.Tensor) -> None:
     with pytest.raises(InputTypeError, match="to_dense|meta"):
         Dice().log_likelihood(x, condition=0)
+
+
+def test_sample_options_may_differ_per_instance() -> None:
+    from genproto.options import Option
+
+    narrow, wide = Dice(), Dice()
+    wide.sample_options = (Option("boost", float, 1.0, "a per-instance option", minimum=0.0),)
+    assert wide.check_sample_options({"boost": 2.0})["boost"] == 2.0
+    with pytest.raises(OptionError, match="unknown 'dice' sample option 'boost'"):
+        narrow.sample(2, condition=0, boost=2.0)

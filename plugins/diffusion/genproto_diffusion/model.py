@@ -208,7 +208,7 @@ class Diffusion(Model):
     # Predicted x_0 is clipped to [-clip, clip]: near t = T, abar_T ~ 2e-9 and x0_hat =
     # (x_t - sqrt(1 - abar) eps_hat) / sqrt(abar) amplifies the network's error ~2e4-fold.
     clip: ClassVar[float] = 3.0
-    sample_options: ClassVar[tuple[Option, ...]] = _sample_options(NUM_TIMESTEPS)
+    sample_options: tuple[Option, ...] = _sample_options(NUM_TIMESTEPS)
 
     def __init__(self, caps: Capabilities, net: nn.Module, *, init_seed: int) -> None:
         super().__init__(caps, name="diffusion")
@@ -539,7 +539,7 @@ class DigitsDiffusion(Diffusion):
     """Class-conditional diffusion on the 8x8 digits (17 levels scaled to [-1, 1])."""
 
     clip: ClassVar[float] = 1.0  # the data lie in [-1, 1]
-    likelihood_options: ClassVar[tuple[Option, ...]] = (
+    likelihood_options: tuple[Option, ...] = (
         Option("terms", int, 100,
                "terms L_{t-1}, t = 2..T, evaluated (stratified draw; T-1 sums them all)",
                minimum=1, maximum=999),
@@ -609,7 +609,7 @@ def _discretised_gaussian_log_likelihood(x0: Tensor, mean: Tensor, std: float) -
 class ToyDiffusion(Diffusion):
     """Unconditional diffusion on a toy 2-D density; likelihood by the probability-flow ODE."""
 
-    likelihood_options: ClassVar[tuple[Option, ...]] = (
+    likelihood_options: tuple[Option, ...] = (
         Option("ode_steps", int, 48, "fixed RK4 steps of the probability-flow ODE",
                minimum=1, maximum=10_000),
     )

@@ -151,7 +151,7 @@ class LatentPrior(Diffusion):
 class LatentDiffusion(Model):
     """The frozen VAE (from the registry) with a diffusion prior on its latents."""
 
-    sample_options: ClassVar[tuple[Option, ...]] = (
+    sample_options: tuple[Option, ...] = (
         *(
             attrs.evolve(o, default=DEFAULT_GUIDANCE) if o.name == "guidance" else o
             for o in Diffusion.sample_options
@@ -159,7 +159,7 @@ class LatentDiffusion(Model):
         Option("output", str, "sample", "decoder output: each pixel's level drawn from "
                "P(x|z,c), or its most likely level", choices=("sample", "mode")),
     )
-    likelihood_options: ClassVar[tuple[Option, ...]] = (
+    likelihood_options: tuple[Option, ...] = (
         Option("terms", int, 100, "terms L_{t-1} of the prior's bound evaluated "
                "(stratified draw; 999 sums them all)", minimum=1, maximum=999),
         Option("draws", int, 1, "draws z ~ q(z|x,c) the bound is averaged over (each is a "
