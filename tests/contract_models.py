@@ -442,7 +442,7 @@ BROKEN: Mapping[str, tuple[Callable[[], Any], str, str, dict[str, Any]]] = {
                              "changed the global RNG state of random", {}),
     # mistake 3: log_likelihood_batch's output malformed
     "likelihood_sum": (LikelihoodSum, "likelihood_values", "returned shape ()", {}),
-    "likelihood_column": (LikelihoodColumn, "likelihood_values", "returned shape (48, 1)", {}),
+    "likelihood_column": (LikelihoodColumn, "likelihood_values", "returned shape (16, 1)", {}),
     "likelihood_ints": (LikelihoodInts, "likelihood_values", "torch.int64", {}),
     "likelihood_nan": (LikelihoodNaN, "likelihood_values", "log_likelihood_batch returned NaN",
                        {}),
