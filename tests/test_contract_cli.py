@@ -7,6 +7,7 @@ interpreter; the failing cases register broken models in-process in a fresh defa
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -236,3 +237,17 @@ def test_check_reports_an_inconclusive_property_without_failing(
     assert report["inconclusive"] == ["likelihood"]
     assert report["results"][0]["status"] == "inconclusive"
     assert "too peaked for the grid" in report["results"][0]["message"]
+
+
+def test_contract_tests_honour_the_property_seed_and_profile_options() -> None:
+    """A plugin's own contract_tests file takes --genproto-property/-seed/-profile too."""
+    here = Path(__file__).parent
+    args = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+            str(here / "test_contract_tiny.py"), "--genproto-property", "shape",
+            "--genproto-property", "likelihood_values", "--genproto-seed", "11",
+            "--genproto-profile", "thorough"]
+    proc = subprocess.run(args, capture_output=True, text=True, cwd=here.parent,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    total = len(PROPERTY_NAMES)
+    assert f"2 passed, {total - 2} deselected" in proc.stdout, proc.stdout
