@@ -20,7 +20,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
     frozenset(layer.split())
     for layer in (
         "protocol errors",
-        "streams",
+        "streams distributions",
         "validation options _atomic checkpoint data",
         "sampling",
         "model training",
