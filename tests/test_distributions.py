@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -588,3 +590,12 @@ def test_the_mixture_models_samples_follow_its_own_log_prob() -> None:
     weights = logits.softmax(-1).double()
     marginal = D.Normal(means[:, 0].double(), scales[:, 0].double())
     assert ks_pvalue(x[:, 0], lambda t: (weights * marginal.cdf(t[:, None])).sum(-1)) > ALPHA
+
+
+def test_the_plugin_guides_distributions_block_runs() -> None:
+    """docs/writing-a-plugin.md's ``python distributions`` block is executed, so it cannot rot."""
+    page = (Path(__file__).resolve().parents[1] / "docs" / "writing-a-plugin.md").read_text()
+    (block,) = re.findall(r"```python distributions\n(.*?)```", page, flags=re.S)
+    assert "draw(streams, mixture(labels))" in block
+    assert ".log_prob(x)" in block
+    exec(compile(block, "writing-a-plugin.md (distributions)", "exec"), {})
