@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import enum
 import math
+import numbers
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias, runtime_checkable
@@ -36,6 +37,8 @@ import torch
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "RANGE_TOLERANCE",
+    "STORAGE_DTYPES",
     "Capabilities",
     "Condition",
     "ConditionSpec",
@@ -43,12 +46,14 @@ __all__ = [
     "EventKind",
     "EventSpace",
     "GenerativeModel",
+    "Layout",
     "Likelihood",
     "Origin",
     "Paradigm",
     "Part",
     "SampleCost",
     "protocol_compatible",
+    "smallest_storage",
 ]
 
 #: The protocol version this genproto implements, ``MAJOR.MINOR``. A plugin
@@ -115,10 +120,47 @@ class CostGrowth(enum.Enum):
 
 
 class EventKind(enum.Enum):
-    """Whether one event is made of discrete levels (int64) or real numbers (float32)."""
+    """Whether one event is made of discrete levels (integers) or real numbers (float32)."""
 
     DISCRETE = "discrete"
     CONTINUOUS = "continuous"
+
+
+class Layout(enum.Enum):
+    """How an event's axes are arranged, so that tools know how to show it.
+
+    * ``UNSPECIFIED``: nothing declared (every protocol 1 event). ``genproto sample -o
+      x.png`` still draws a 2-D discrete event as a grid of grey "ink" images (level 0
+      white, as the digits) and a 2-D continuous event as a scatter plot.
+    * ``IMAGE``: ``(H, W)`` or channels first ``(C, H, W)``; drawn as a grid (1 or 3
+      channels), value 0 (or ``low``) black, the top level (or ``high``) white.
+    * ``POINTS``: one point of R^D, shape ``(D,)``; drawn as a scatter plot when D = 2.
+    * ``TOKENS``: a discrete sequence, shape ``(L,)``; no picture (save ``.npy``). A
+      variable-length sequence (:meth:`EventSpace.sequence`) has this layout.
+    """
+
+    UNSPECIFIED = "unspecified"
+    IMAGE = "image"
+    POINTS = "points"
+    TOKENS = "tokens"
+
+
+#: The integer dtypes a discrete event may be stored in, smallest first.
+STORAGE_DTYPES: tuple[torch.dtype, ...] = (torch.uint8, torch.int16, torch.int32, torch.int64)
+
+#: How far (relative to ``max(1, |low|, |high|)``) a sample or a data value may lie outside a
+#: continuous event's declared range before it is refused: float32 rounding of a tanh or of an
+#: affine rescale lands a few ulps outside. Values within this slack are clamped into the range
+#: (so what ``sample`` returns, and what ``log_likelihood_batch`` receives, is inside it).
+RANGE_TOLERANCE = 1e-5
+
+
+def smallest_storage(levels: int) -> torch.dtype:
+    """The smallest of :data:`STORAGE_DTYPES` that holds the levels ``0 .. levels-1``."""
+    for dtype in STORAGE_DTYPES:
+        if levels - 1 <= torch.iinfo(dtype).max:
+            return dtype
+    raise ValueError(f"no integer dtype holds levels 0..{levels - 1}")
 
 
 def _positive(instance: Any, attribute: attrs.Attribute[int], value: int) -> None:
@@ -245,54 +287,341 @@ def _shape(value: Any) -> tuple[int, ...]:
     return shape
 
 
+def _bound(value: Any) -> float | None:
+    """A range end: ``None`` (no bound on that side) or a finite real number, as a float."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not math.isfinite(value):
+        raise ValueError(
+            f"a range end ('low' or 'high') must be a finite number, or None for no bound "
+            f"(got {value!r})"
+        )
+    return float(value)
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+_STORAGE_NAMES = {_dtype_name(d): d for d in STORAGE_DTYPES}
+
+
+def _storage(value: Any) -> torch.dtype | None:
+    """``None`` (int64 for a discrete event), or one of :data:`STORAGE_DTYPES` or its name."""
+    if value is None or (isinstance(value, torch.dtype) and value in STORAGE_DTYPES):
+        return value
+    if isinstance(value, str) and value in _STORAGE_NAMES:
+        return _STORAGE_NAMES[value]
+    raise ValueError(
+        f"'storage' must be one of {', '.join(_STORAGE_NAMES)} (a torch dtype or its name) "
+        f"or None for int64 (got {value!r})"
+    )
+
+
+def _layout(value: Any) -> Layout:
+    if isinstance(value, Layout):
+        return value
+    try:
+        return Layout(value)
+    except ValueError:
+        raise ValueError(
+            f"'layout' must be a Layout or one of {', '.join(x.value for x in Layout)} "
+            f"(got {value!r})"
+        ) from None
+
+
+def _token(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"a stop or pad token must be an int level (got {value!r})")
+    return int(value)
+
+
+def _levels(x: torch.Tensor) -> torch.Tensor:
+    """Integer ``x`` as int64, so comparing it with a level never wraps (uint8 vs 256)."""
+    return x if x.is_floating_point() or x.dtype == torch.int64 else x.to(torch.int64)
+
+
 @attrs.frozen
 class EventSpace:
     """The space one sample lives in.
 
-    Discrete events hold int64 levels ``0 .. levels-1`` (the digits: 17 grey
-    levels on an 8x8 grid); continuous events hold finite float32 values.
-    A plugin's ``sample_batch`` may return a continuous event's samples in
-    another floating dtype (float64, float16, bfloat16): the sampler converts
-    them to float32, so what ``sample`` returns is always :attr:`dtype`. A
-    discrete event's samples must be integer levels; floats are refused.
+    Discrete events hold integer levels ``0 .. levels-1`` (the digits: 17 grey
+    levels on an 8x8 grid), stored as :attr:`storage`; continuous events hold finite
+    float32 values. A plugin's ``sample_batch`` may return a continuous event's samples
+    in another floating dtype (float64, float16, bfloat16) and a discrete event's levels
+    in any integer dtype: the sampler converts them, so what ``sample`` returns is always
+    :attr:`dtype`. A discrete event's samples must be integer levels; floats are refused.
+
+    The declarations after ``levels`` are keyword-only, and each one's default is
+    protocol 1's behaviour (an event declared without them works as before):
+
+    * ``low``/``high`` (continuous): the value range. Every sample batch and every ``x``
+      given to ``log_likelihood`` must lie in ``[low, high]`` up to a slack of
+      :data:`RANGE_TOLERANCE` (:attr:`range_slack`), and what is within the slack is
+      clamped into the range. A sample further out is a ``PluginError``; such an ``x`` is
+      an ``InputError`` naming the row and the value, not a log-likelihood of ``-inf``:
+      data outside a declared support is almost always data in other units (``[0, 255]``
+      or ``[0, 1]`` for a ``[-1, 1]`` model), which ``-inf`` would hide in a mean.
+    * ``storage`` (discrete): the integer dtype ``sample`` returns and ``write_npy``
+      stores: uint8, int16, int32 or int64 (the default, protocol 1's). It must hold the
+      levels; ``storage="smallest"`` in :meth:`discrete` picks the smallest that does
+      (:func:`smallest_storage`). ``log_likelihood_batch`` always receives int64 levels
+      (torch's index dtype), whatever the storage.
+    * ``layout``: how the axes are arranged (:class:`Layout`), so that tools can show the
+      event (``genproto sample -o x.png`` draws an image grid).
+    * ``stop``/``pad`` (discrete, shape ``(L,)``, layout tokens): a variable-length
+      sequence (:meth:`sequence`). A row is its tokens up to and including its first
+      ``stop``; every position after that holds ``pad``, and ``pad`` never comes before
+      it. A row without a stop token is a sequence cut at the maximum length ``L`` (it
+      never chose to stop). ``pad`` may equal ``stop`` (a tokenizer that pads with its
+      end-of-sequence token): then only the first stop ends the row. The likelihood is
+      that of the tokens up to and including the stop (:meth:`lengths`); padding carries
+      no probability. The sampler checks every batch (``PluginError`` naming the row and
+      position) and ``log_likelihood`` every ``x`` (``InputError``): "a stop token in the
+      middle of padding", padding before the stop.
     """
 
     shape: tuple[int, ...] = attrs.field(converter=_shape)
     kind: EventKind = attrs.field(validator=attrs.validators.instance_of(EventKind))
     levels: int | None = None
+    low: float | None = attrs.field(default=None, converter=_bound, kw_only=True)
+    high: float | None = attrs.field(default=None, converter=_bound, kw_only=True)
+    storage: torch.dtype | None = attrs.field(default=None, converter=_storage, kw_only=True)
+    layout: Layout = attrs.field(default=Layout.UNSPECIFIED, converter=_layout, kw_only=True)
+    stop: int | None = attrs.field(default=None, converter=_token, kw_only=True)
+    pad: int | None = attrs.field(default=None, converter=_token, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         if self.kind is EventKind.DISCRETE:
             if isinstance(self.levels, bool) or not isinstance(self.levels, int) or self.levels < 2:
                 raise ValueError(f"a discrete event needs levels >= 2 (got {self.levels!r})")
-        elif self.levels is not None:
-            raise ValueError(f"a continuous event has no levels (got {self.levels!r})")
+            if self.low is not None or self.high is not None:
+                raise ValueError(
+                    f"a discrete event's range is its levels 0..{self.levels - 1}: it takes "
+                    f"no low or high (got low={self.low!r}, high={self.high!r})"
+                )
+            if self.storage is None:
+                object.__setattr__(self, "storage", torch.int64)  # protocol 1's dtype
+            elif self.levels - 1 > torch.iinfo(self.storage).max:
+                raise ValueError(
+                    f"storage {_dtype_name(self.storage)} holds at most level "
+                    f"{torch.iinfo(self.storage).max}, not levels 0..{self.levels - 1}: use "
+                    f"{_dtype_name(smallest_storage(self.levels))} (storage='smallest')"
+                )
+        else:
+            if self.levels is not None:
+                raise ValueError(f"a continuous event has no levels (got {self.levels!r})")
+            if self.storage is not None:
+                raise ValueError(
+                    f"a continuous event is stored as float32: it takes no storage "
+                    f"(got {self.storage!r})"
+                )
+            if self.low is not None and self.high is not None and not self.low < self.high:
+                raise ValueError(
+                    f"a value range needs low < high (got low={self.low!r}, high={self.high!r})"
+                )
+        rank = len(self.shape)
+        if self.layout is Layout.IMAGE and rank not in (2, 3):
+            raise ValueError(f"an image event has shape (H, W) or (C, H, W) (got {self.shape})")
+        if self.layout is Layout.POINTS and rank != 1:
+            raise ValueError(f"a points event has shape (D,) (got {self.shape})")
+        if self.layout is Layout.TOKENS and (self.kind is not EventKind.DISCRETE or rank != 1):
+            raise ValueError(
+                f"a tokens event is discrete with shape (L,) (got {self.kind.value}, {self.shape})"
+            )
+        if (self.stop is None) != (self.pad is None):
+            raise ValueError(
+                "a variable-length sequence declares both a stop and a pad token "
+                f"(got stop={self.stop!r}, pad={self.pad!r})"
+            )
+        if self.stop is not None and self.pad is not None:
+            if self.layout is not Layout.TOKENS:
+                raise ValueError(
+                    "stop and pad tokens belong to a discrete sequence of layout tokens, shape "
+                    f"(L,) (got {self.kind.value}, {self.shape}, layout {self.layout.value}); "
+                    "declare it with EventSpace.sequence(...)"
+                )
+            top = (self.levels or 0) - 1
+            for name, token in (("stop", self.stop), ("pad", self.pad)):
+                if not 0 <= token <= top:
+                    raise ValueError(f"the {name} token must be a level 0..{top} (got {token})")
 
     @classmethod
-    def discrete(cls, shape: tuple[int, ...], levels: int) -> EventSpace:
-        """Integer levels ``0 .. levels-1`` on a grid of ``shape``."""
-        return cls(shape, EventKind.DISCRETE, levels)
+    def discrete(
+        cls,
+        shape: tuple[int, ...],
+        levels: int,
+        *,
+        storage: torch.dtype | str | None = None,
+        layout: Layout | str = Layout.UNSPECIFIED,
+    ) -> EventSpace:
+        """Integer levels ``0 .. levels-1`` on a grid of ``shape``.
+
+        ``storage``: the dtype of the samples (int64 by default, as in protocol 1;
+        ``"smallest"`` for the smallest of uint8/int16/int32/int64 that holds the levels).
+        """
+        if storage == "smallest":
+            storage = smallest_storage(levels)
+        return cls(shape, EventKind.DISCRETE, levels, storage=storage, layout=layout)
 
     @classmethod
-    def continuous(cls, shape: tuple[int, ...]) -> EventSpace:
-        """Real vectors of ``shape``."""
-        return cls(shape, EventKind.CONTINUOUS)
+    def continuous(
+        cls,
+        shape: tuple[int, ...],
+        *,
+        low: float | None = None,
+        high: float | None = None,
+        layout: Layout | str = Layout.UNSPECIFIED,
+    ) -> EventSpace:
+        """Real vectors of ``shape``, in ``[low, high]`` when a range is declared
+        (``None`` for an unbounded side), e.g. ``continuous((3, 32, 32), low=-1.0,
+        high=1.0, layout="image")``."""
+        return cls(shape, EventKind.CONTINUOUS, low=low, high=high, layout=layout)
+
+    @classmethod
+    def sequence(
+        cls,
+        max_length: int,
+        vocabulary: int,
+        *,
+        stop: int,
+        pad: int,
+        storage: torch.dtype | str | None = "smallest",
+    ) -> EventSpace:
+        """Variable-length token sequences: up to ``max_length`` tokens of
+        ``0 .. vocabulary-1``, ended by ``stop`` and filled up with ``pad`` (both
+        tokens of the vocabulary). Stored in the smallest integer dtype that holds the
+        vocabulary unless ``storage`` says otherwise."""
+        if storage == "smallest":
+            storage = smallest_storage(vocabulary)
+        return cls(
+            (max_length,), EventKind.DISCRETE, vocabulary, storage=storage,
+            layout=Layout.TOKENS, stop=stop, pad=pad,
+        )
 
     @property
     def dtype(self) -> torch.dtype:
-        """``torch.int64`` for discrete events, ``torch.float32`` for continuous ones."""
-        return torch.int64 if self.kind is EventKind.DISCRETE else torch.float32
+        """What ``sample`` returns: :attr:`storage` for discrete events (int64 unless
+        declared otherwise), ``torch.float32`` for continuous ones."""
+        return torch.float32 if self.storage is None else self.storage
 
     @property
     def dimension(self) -> int:
         """Number of scalars in one event (64 for an 8x8 digit), the D of bits/dim."""
         return math.prod(self.shape)
 
+    @property
+    def is_sequence(self) -> bool:
+        """Whether the event is a variable-length sequence (declares ``stop`` and ``pad``)."""
+        return self.stop is not None
+
+    @property
+    def range_slack(self) -> float:
+        """How far outside ``[low, high]`` a value may lie before it is refused:
+        :data:`RANGE_TOLERANCE` times ``max(1, |low|, |high|)``."""
+        ends = [abs(b) for b in (self.low, self.high) if b is not None]
+        return RANGE_TOLERANCE * max([1.0, *ends])
+
+    def _first_stop(self, x: torch.Tensor) -> torch.Tensor:
+        """(N,) int64: the position of each row's first stop token, ``L`` when it has none."""
+        if self.stop is None:
+            raise ValueError(
+                f"only a variable-length sequence event has stops and lengths ({self.describe()})"
+            )
+        stops = _levels(x) == self.stop  # (N, L)
+        first = stops.to(torch.uint8).argmax(dim=1)  # the first maximum: the first stop
+        return torch.where(stops.any(dim=1), first, self.shape[0])
+
+    def lengths(self, x: torch.Tensor) -> torch.Tensor:
+        """(N,) int64: each row's length, its tokens up to and including the first stop
+        (``L`` for a row without one). The positions a likelihood counts are
+        ``torch.arange(L) < lengths[:, None]``."""
+        return (self._first_stop(x) + 1).clamp(max=self.shape[0])
+
+    def misplaced(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, L) bool: the positions of a sequence batch ``x`` that break the stop/pad
+        rule (padding before the first stop, anything but padding after it)."""
+        first = self._first_stop(x)[:, None]  # (N, 1)
+        position = torch.arange(self.shape[0], device=x.device)  # (L,)
+        tokens = _levels(x)
+        return torch.where(position > first, tokens != self.pad,
+                           (position < first) & (tokens == self.pad))
+
+    def contains(self, x: torch.Tensor) -> torch.Tensor:
+        """(N,) bool: which rows of ``x`` (shape ``(N, *shape)``) lie in this space:
+        whole levels ``0 .. levels-1``, or finite values in the range (within
+        :attr:`range_slack`), and for a sequence the stop/pad rule. E.g. to keep only the
+        valid events of an enumeration."""
+        if tuple(x.shape[1:]) != self.shape:
+            raise ValueError(f"x must have shape (N, {', '.join(map(str, self.shape))}) "
+                             f"(got {tuple(x.shape)})")
+        flat = _levels(x).reshape(x.shape[0], -1)
+        if self.kind is EventKind.DISCRETE:
+            ok = (flat >= 0) & (flat < (self.levels or 0))
+            if flat.is_floating_point():
+                ok &= flat == flat.round()
+        else:
+            ok = torch.isfinite(flat)
+            if self.low is not None:
+                ok &= flat >= self.low - self.range_slack
+            if self.high is not None:
+                ok &= flat <= self.high + self.range_slack
+        rows = ok.all(dim=1)
+        if self.is_sequence:
+            rows &= ~self.misplaced(x).any(dim=1)
+        return rows
+
     def describe(self) -> str:
         dims = "x".join(str(d) for d in self.shape)
-        if self.kind is EventKind.DISCRETE:
-            return f"{dims} discrete, levels 0..{self.levels - 1 if self.levels else '?'}"
-        return f"{dims} continuous"
+        if self.is_sequence:
+            text = (f"sequences of up to {self.shape[0]} tokens 0..{(self.levels or 0) - 1} "
+                    f"(stop {self.stop}, pad {self.pad})")
+        elif self.kind is EventKind.DISCRETE:
+            text = f"{dims} discrete, levels 0..{self.levels - 1 if self.levels else '?'}"
+        else:
+            text = f"{dims} continuous"
+            if self.low is not None or self.high is not None:
+                left = "(-inf" if self.low is None else f"[{self.low:g}"
+                right = "inf)" if self.high is None else f"{self.high:g}]"
+                text += f" in {left}, {right}"
+        if self.storage is not None and self.storage != torch.int64:
+            text += f", stored as {_dtype_name(self.storage)}"
+        if self.layout not in (Layout.UNSPECIFIED, Layout.TOKENS) or (
+            self.layout is Layout.TOKENS and not self.is_sequence
+        ):
+            text += f", {self.layout.value}"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; the keys protocol 1 knows always, each newer one only when declared
+        (so an event declared the protocol 1 way writes what protocol 1 wrote)."""
+        data: dict[str, Any] = {
+            "shape": list(self.shape), "kind": self.kind.value, "levels": self.levels,
+        }
+        if self.low is not None:
+            data["low"] = self.low
+        if self.high is not None:
+            data["high"] = self.high
+        if self.storage is not None and self.storage != torch.int64:
+            data["storage"] = _dtype_name(self.storage)
+        if self.layout is not Layout.UNSPECIFIED:
+            data["layout"] = self.layout.value
+        if self.stop is not None:
+            data["stop"], data["pad"] = self.stop, self.pad
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EventSpace:
+        """Inverse of :meth:`to_dict`; a missing newer key takes its default (1.x files)."""
+        return cls(
+            tuple(data["shape"]), EventKind(data["kind"]), data["levels"],
+            low=data.get("low"), high=data.get("high"), storage=data.get("storage"),
+            layout=data.get("layout", Layout.UNSPECIFIED.value), stop=data.get("stop"),
+            pad=data.get("pad"),
+        )
 
 
 @attrs.frozen
@@ -379,11 +708,7 @@ class Capabilities:
                 "fixed": self.cost.fixed,
                 "evaluations": self.cost.evaluations,
             },
-            "event": {
-                "shape": list(self.event.shape),
-                "kind": self.event.kind.value,
-                "levels": self.event.levels,
-            },
+            "event": self.event.to_dict(),
             "condition": None
             if self.condition is None
             else {
@@ -403,7 +728,6 @@ class Capabilities:
     def from_dict(cls, data: dict[str, Any]) -> Capabilities:
         """Inverse of :meth:`to_dict`; raises ``KeyError``/``ValueError`` on bad data."""
         cost = data["cost"]
-        event = data["event"]
         cond = data["condition"]
         return cls(
             paradigms=tuple(Paradigm(p) for p in data["paradigms"]),
@@ -414,7 +738,7 @@ class Capabilities:
                 per_unit=cost["per_unit"],
                 fixed=cost["fixed"],
             ),
-            event=EventSpace(tuple(event["shape"]), EventKind(event["kind"]), event["levels"]),
+            event=EventSpace.from_dict(data["event"]),
             condition=None
             if cond is None
             else ConditionSpec(cond["num_classes"], cond["description"], cond["required"]),

@@ -54,7 +54,17 @@ from genproto.errors import (
 )
 from genproto.protocol import PROTOCOL_VERSION, Capabilities, Condition, Likelihood, Origin
 from genproto.streams import KeyedStreams, fresh_seed
-from genproto.validation import check_batch_size, check_condition, check_n, check_seed, check_x
+from genproto.validation import (
+    check_batch_size,
+    check_condition,
+    check_n,
+    check_seed,
+    check_x,
+    first_misplaced,
+    range_fault,
+    range_text,
+    sequence_rule,
+)
 
 __all__ = [
     "BatchModel",
@@ -339,8 +349,12 @@ def _checked_samples(model: BatchModel, out: Any, size: int) -> torch.Tensor:
 
     A plugin's bug becomes a :class:`PluginError` naming the model here, not a
     wrong file later: not a tensor, a wrong shape, floats for a discrete event, a
-    level outside ``0..levels-1``, NaN or infinity. A floating dtype other than the
-    event's is converted (documented in the protocol). One reduction per batch.
+    level outside ``0..levels-1``, NaN or infinity, a value outside the declared range
+    (beyond :attr:`~genproto.protocol.EventSpace.range_slack`; what is within it is
+    clamped into the range), a sequence breaking its stop/pad rule (naming the row and
+    position). A floating dtype other than the event's, and an integer dtype other
+    than the event's storage, are converted (documented in the protocol). One or two
+    reductions per batch.
     """
     event = model.capabilities.event
     shape = (size, *event.shape)
@@ -367,12 +381,29 @@ def _checked_samples(model: BatchModel, out: Any, size: int) -> torch.Tensor:
                     model, f"sample_batch returned level {low if low < 0 else high}",
                     f"levels 0..{levels - 1}",
                 )
+            if event.is_sequence:
+                fault = first_misplaced(out, event)
+                if fault is not None:
+                    row, position, token, why = fault
+                    raise _plugin_bug(
+                        model, f"sample_batch returned token {token} at row {row}, position "
+                        f"{position}: {why}", sequence_rule(event),
+                    )
     elif out.is_floating_point() and not bool(torch.isfinite(out).all()):
         bad = "NaN" if bool(out.isnan().any()) else "infinity"
         raise _plugin_bug(model, f"sample_batch returned {bad}",
                           "finite values (a NaN or inf usually means an option out of the "
                           "model's working range, or a diverged network)")
-    return out if out.dtype == event.dtype else out.to(event.dtype)
+    samples: torch.Tensor = out if out.dtype == event.dtype else out.to(event.dtype)
+    outside = range_fault(samples, event)
+    if outside is not None:
+        raise _plugin_bug(
+            model, f"sample_batch returned {outside[1]:g} (row {outside[0]}), outside the "
+            "declared range", range_text(event),
+        )
+    if event.low is not None or event.high is not None:
+        samples = samples.clamp(event.low, event.high)  # within the slack: into the range
+    return samples
 
 
 def iter_chunks(model: BatchModel, p: Plan) -> Iterator[tuple[int, torch.Tensor]]:
@@ -678,7 +709,7 @@ def write_npy(
         progress=full.progress and rank == 0,
     )
     event = model.capabilities.event
-    np_dtype = np.dtype(np.int64 if event.dtype == torch.int64 else np.float32)
+    np_dtype = torch.empty(0, dtype=event.dtype).numpy().dtype  # the event's storage dtype
     row_bytes = np_dtype.itemsize * event.dimension
     with contextlib.ExitStack() as rank0_file:  # rank 0 renames it into place on a clean exit
         tmp_name, header_bytes = _presized_npy(rank0_file, target, np_dtype,

@@ -8,6 +8,7 @@ fails here and not as a traceback from inside torch, a hang or a silent NaN.
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 from typing import Any
@@ -33,7 +34,11 @@ __all__ = [
     "check_n",
     "check_seed",
     "check_x",
+    "first_misplaced",
     "memory_limit_bytes",
+    "range_fault",
+    "range_text",
+    "sequence_rule",
 ]
 
 
@@ -65,7 +70,7 @@ def check_n(n: Any, *, event: EventSpace | None = None, in_memory: bool = True) 
             "argument 'n' (number of samples)", value=count, allowed="an int >= 0"
         )
     if in_memory and event is not None:
-        size = count * event.dimension * (8 if event.kind is EventKind.DISCRETE else 4)
+        size = count * event.dimension * event.dtype.itemsize
         limit = memory_limit_bytes()
         if size > limit:
             raise InvalidArgumentError(
@@ -234,7 +239,16 @@ def check_x(x: Any, event: EventSpace, *, model: str, device: torch.device) -> t
                     value=low if low < 0 else high,
                     allowed=f"levels 0..{levels - 1}",
                 )
-        return x.to(device=device, dtype=torch.int64)
+        if event.is_sequence and x.numel():
+            fault = first_misplaced(x, event)
+            if fault is not None:
+                row, position, token, why = fault
+                raise InputError(
+                    f"x for model {model!r}, row {row}, position {position}: {why}",
+                    value=token, allowed=sequence_rule(event),
+                    fix=f"End each row at its first stop token and fill the rest with {event.pad}",
+                )
+        return x.to(device=device, dtype=torch.int64)  # index dtype, whatever the storage
     if not x.is_floating_point():
         if x.dtype == torch.bool or x.is_complex():
             raise InputTypeError(
@@ -249,4 +263,65 @@ def check_x(x: Any, event: EventSpace, *, model: str, device: torch.device) -> t
             allowed="finite values",
             fix="Drop or repair the non-finite rows",
         )
-    return data.to(device=device, dtype=torch.float32)
+    outside = range_fault(data, event)
+    if outside is not None:
+        raise InputError(
+            f"values of x for model {model!r} (first in row {outside[0]})", value=outside[1],
+            allowed=range_text(event),
+            fix="Rescale x into the model's range (data outside it is not a log-likelihood "
+            "of -inf but almost always data in other units)",
+        )
+    data = data.to(device=device, dtype=torch.float32)
+    if event.low is not None or event.high is not None:
+        data = data.clamp(event.low, event.high)  # what is within the slack, into the range
+    return data
+
+
+def range_text(event: EventSpace) -> str:
+    """The declared range of a continuous event, for messages."""
+    low = "-inf" if event.low is None else f"{event.low:g}"
+    high = "inf" if event.high is None else f"{event.high:g}"
+    return f"values in [{low}, {high}], the declared range (give or take {event.range_slack:g})"
+
+
+def range_fault(x: torch.Tensor, event: EventSpace) -> tuple[int, float] | None:
+    """The first row of ``x`` with a value outside the event's declared range by more than
+    :attr:`~genproto.protocol.EventSpace.range_slack`, and that value; ``None`` if none."""
+    if not x.numel() or (event.low is None and event.high is None):
+        return None
+    flat = x.reshape(x.shape[0], -1)
+    slack = event.range_slack
+    low = -math.inf if event.low is None else event.low - slack
+    high = math.inf if event.high is None else event.high + slack
+    smallest, largest = (float(v) for v in torch.aminmax(flat))  # one reduction when all is well
+    if low <= smallest and largest <= high:
+        return None
+    outside = (flat < low) | (flat > high)
+    row, column = (int(v) for v in outside.nonzero()[0])
+    return row, float(flat[row, column])
+
+
+def sequence_rule(event: EventSpace) -> str:
+    """The stop/pad rule of a variable-length sequence event, for messages."""
+    return (f"each row's tokens up to and including its first stop token ({event.stop}), then "
+            f"only padding ({event.pad}) to length {event.shape[0]}; no padding before the "
+            "stop (a row without a stop fills every position)")
+
+
+def first_misplaced(x: torch.Tensor, event: EventSpace) -> tuple[int, int, int, str] | None:
+    """The first position of a sequence batch ``x`` that breaks the stop/pad rule, as
+    ``(row, position, token, why)``; ``None`` when every row keeps it."""
+    bad = event.misplaced(x)
+    if not bool(bad.any()):
+        return None
+    row, position = (int(v) for v in bad.nonzero()[0])
+    token = int(x[row, position])
+    length = int(event.lengths(x[row : row + 1])[0])
+    if position >= length:
+        why = (f"a stop token ({token}) in the middle of padding" if token == event.stop
+               else f"token {token} after the stop token at position {length - 1}")
+    elif length < event.shape[0] or int(x[row, -1]) == event.stop:  # the row has a stop
+        why = f"padding ({event.pad}) before the stop token at position {length - 1}"
+    else:
+        why = f"padding ({event.pad}) in a row without a stop token"
+    return row, position, token, why
