@@ -389,7 +389,13 @@ def _checked_samples(model: BatchModel, out: Any, size: int) -> torch.Tensor:
                         model, f"sample_batch returned token {token} at row {row}, position "
                         f"{position}: {why}", sequence_rule(event),
                     )
-    elif out.is_floating_point() and not bool(torch.isfinite(out).all()):
+    elif not out.is_floating_point():
+        raise PluginError(
+            f"model {model.name!r}: sample_batch returned {out.dtype} for a continuous event",
+            allowed=f"a floating tensor ({event.dtype}; other float dtypes are converted)",
+            fix="Return floats from sample_batch (a bug in the plugin)",
+        )
+    elif not bool(torch.isfinite(out).all()):
         bad = "NaN" if bool(out.isnan().any()) else "infinity"
         raise _plugin_bug(model, f"sample_batch returned {bad}",
                           "finite values (a NaN or inf usually means an option out of the "
@@ -588,6 +594,9 @@ def run(
     condition: Condition = None,
     seed: int | None = None,
     batch_size: int | None = None,
+    if out.device != model.device:
+        raise _plugin_bug(model, f"log_likelihood_batch returned a tensor on {out.device}",
+                          f"the model's device, {model.device}")
     start: int = 0,
     progress: bool | None = None,
     precision: str = "fp32",

@@ -415,3 +415,20 @@ def test_a_plugin_primitive_failing_inside_torch_is_a_plugin_error_with_the_caus
     assert isinstance(info.value.__cause__, RuntimeError)
     with pytest.raises(PluginError, match="log_likelihood_batch failed: RuntimeError"):
         _Returns(values=crash).log_likelihood(Dice().sample(3, condition=0, seed=0), 0)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.complex64])
+def test_non_float_samples_for_a_continuous_event_are_a_plugin_error(dtype: torch.dtype) -> None:
+    class IntWalker(Walker):
+        def sample_batch(self, streams: KeyedStreams, condition: torch.Tensor | None,
+                         **options: Any) -> torch.Tensor:
+            return super().sample_batch(streams, condition, **options).to(dtype)
+
+    with pytest.raises(PluginError, match=f"{dtype} for a continuous event"):
+        IntWalker().sample(3, seed=0)
+
+
+def test_a_log_likelihood_on_another_device_is_a_plugin_error() -> None:
+    model = _Returns(values=lambda v: v.to("meta"))
+    with pytest.raises(PluginError, match="on meta"):
+        model.log_likelihood(Dice().sample(2, condition=0, seed=0), 0)
