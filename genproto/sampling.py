@@ -509,6 +509,9 @@ def _checked_log_likelihood(model: BatchModel, out: Any, rows: int) -> torch.Ten
                else f"a {type(out).__name__}")
         raise _plugin_bug(model, f"log_likelihood_batch returned {got} for {rows} rows",
                           f"a floating tensor of shape ({rows},): one value per row")
+    if out.device != model.device:
+        raise _plugin_bug(model, f"log_likelihood_batch returned a tensor on {out.device}",
+                          f"the model's device, {model.device}")
     if bool(out.isnan().any()):
         raise _plugin_bug(model, "log_likelihood_batch returned NaN",
                           "log-probabilities in [-inf, +inf): -inf outside the support")
@@ -594,9 +597,6 @@ def run(
     condition: Condition = None,
     seed: int | None = None,
     batch_size: int | None = None,
-    if out.device != model.device:
-        raise _plugin_bug(model, f"log_likelihood_batch returned a tensor on {out.device}",
-                          f"the model's device, {model.device}")
     start: int = 0,
     progress: bool | None = None,
     precision: str = "fp32",
