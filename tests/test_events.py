@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -532,3 +533,16 @@ def test_sequences_have_no_picture(registered: Any, tmp_path: Path,
     assert main(["sample", "tokens", "-o", str(tmp_path / "x.png")]) == 2
     assert "no picture for this event space" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_events_block_of_the_plugin_guide_runs_and_prints_what_it_says(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """docs/writing-a-plugin.md's ``python events`` block is executed, so it cannot rot."""
+    page = (ROOT / "docs" / "writing-a-plugin.md").read_text()
+    (block,) = re.findall(r"```python events\n(.*?)```", page, flags=re.S)
+    exec(compile(block, "writing-a-plugin.md (events)", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    promised = re.findall(r"print\(\w+\.describe\(\)\)\s+# (.*)", block)
+    assert printed == promised
+    assert len(promised) == 3
