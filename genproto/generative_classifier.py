@@ -5,9 +5,9 @@ rule: ``p(c | x) = p(x | c) p(c) / p(x)``, so
 
     c_hat(x) = argmax_c  log p(x | c) + log p(c)
 
-with the uniform prior ``p(c) = 1/C`` genproto's conditional models assume
-(the prior then shifts every class equally and the argmax is that of the
-class-conditional likelihood). Comparing its accuracy with a discriminative
+with the class prior ``p(c)`` the model declares (``ConditionSpec.prior``): by
+default uniform, ``1/C``, which shifts every class equally, so the argmax is that of
+the class-conditional likelihood. Comparing its accuracy with a discriminative
 classifier's on the same test images is the cheatsheet's "discriminative versus
 generative" line made measurable (Ng & Jordan 2002, "On discriminative vs.
 generative classifiers"): the reference CNN of :mod:`genproto.metrics` models
@@ -36,7 +36,14 @@ import attrs
 import torch
 
 from genproto.errors import InvalidArgumentError, LikelihoodUnavailable
-from genproto.protocol import Condition, EventKind, EventSpace, GenerativeModel, Likelihood
+from genproto.protocol import (
+    Condition,
+    ConditionKind,
+    EventKind,
+    EventSpace,
+    GenerativeModel,
+    Likelihood,
+)
 from genproto.streams import KeyedStreams
 
 __all__ = [
@@ -111,6 +118,14 @@ def _check_classifiable(model: GenerativeModel) -> int:
             allowed="a class-conditional model (capabilities.condition set)",
             fix="Pick one with genproto.registry.find(conditional=True)",
         )
+    if caps.condition.kind is not ConditionKind.CLASS:
+        raise InvalidArgumentError(
+            f"model {model.name!r} for a generative classifier",
+            value=f"a {caps.condition.kind.value} condition",
+            allowed="a class-conditional model (ConditionSpec of kind 'class')",
+            fix="Pick one with genproto.registry.find(conditional=True) whose condition is a "
+            "class",
+        )
     return caps.condition.num_classes
 
 
@@ -156,12 +171,17 @@ def generative_classify(
     model: GenerativeModel, x: torch.Tensor, *, seed: int = 0, batch_size: int | None = None,
     options: Mapping[str, Any] | None = None,
 ) -> torch.Tensor:
-    """``argmax_c log p(x | c) + log p(c)`` with uniform ``p(c)``: int64 labels ``(N,)``.
+    """``argmax_c log p(x | c) + log p(c)`` with the declared ``p(c)`` (uniform by default):
+    int64 labels ``(N,)``.
 
     ``options`` go to ``log_likelihood`` (e.g. ``{"k": 64}`` for a VAE's IWAE bound).
     """
     scores = class_log_likelihoods(model, x, seed=seed, batch_size=batch_size, options=options)
-    log_prior = -math.log(scores.shape[1])  # uniform p(c): the same for every class
+    spec = model.capabilities.condition
+    assert spec is not None  # class_log_likelihoods checked it
+    log_prior: float | torch.Tensor = -math.log(scores.shape[1])  # uniform: the same for all
+    if not spec.uniform_prior:
+        log_prior = torch.tensor(spec.class_prior, dtype=torch.float64).log()  # -inf for p = 0
     return (scores + log_prior).argmax(dim=1)
 
 

@@ -103,12 +103,13 @@ def latent_hybrid(
     if (
         autoencoder.condition is not None
         and prior.condition is not None
-        and autoencoder.condition.num_classes != prior.condition.num_classes
+        and not autoencoder.condition.accepts_same(prior.condition)
     ):
         raise InvalidArgumentError(
             "latent_hybrid prior condition", value=prior.condition.describe(),
             allowed=f"the autoencoder's condition, {autoencoder.condition.describe()}",
-            fix="Condition both parts on the same classes",
+            fix="Condition both parts on the same classes (or the same kind of condition, "
+            "of the same length or shape)",
         )
     paradigms = tuple(dict.fromkeys((*autoencoder.paradigms, *prior.paradigms)))
     # The latent integral is replaced by a variational bound: at best BOUND.

@@ -2,7 +2,7 @@
 
 A plugin writes the paradigm's maths in two methods and declares its networks:
 
-* :meth:`Model.sample_batch` — the batch primitive: keyed streams and labels in,
+* :meth:`Model.sample_batch` — the batch primitive: keyed streams and conditions in,
   samples out. The shared sampler (:mod:`genproto.sampling`) does the rest.
 * :meth:`Model.log_likelihood_batch` — per-sample nats for validated input
   (models with ``Likelihood.NONE`` leave it out).
@@ -10,7 +10,7 @@ A plugin writes the paradigm's maths in two methods and declares its networks:
   "network evaluations" a :class:`SampleCost` counts.
 
 The base hands every public call to the shared engine (:mod:`genproto.sampling`:
-validation, batching, keyed streams, the class marginal with a uniform prior,
+validation, batching, keyed streams, the class marginal over the declared prior,
 counting, provenance), persists weights through :mod:`genproto.checkpoint`, and
 validates options against the declared :class:`~genproto.options.Option` s. It is
 deliberately small: it holds no paradigm logic. ``genproto.load`` lives in
@@ -32,7 +32,7 @@ from genproto import sampling
 from genproto.checkpoint import PluginInfo, check_tensors_fit, read_checkpoint, save_checkpoint
 from genproto.errors import CheckpointError, LikelihoodUnavailable
 from genproto.options import Option, validate_options
-from genproto.protocol import Capabilities, Condition, Origin, SampleCost
+from genproto.protocol import BatchCondition, Capabilities, Condition, Origin, SampleCost
 from genproto.streams import KeyedStreams
 from genproto.validation import check_device
 
@@ -95,19 +95,27 @@ class Model(abc.ABC):
 
     @abc.abstractmethod
     def sample_batch(
-        self, streams: KeyedStreams, condition: torch.Tensor | None, **options: Any
+        self, streams: KeyedStreams, condition: BatchCondition, **options: Any
     ) -> torch.Tensor:
-        """Turn a batch's keyed streams (and labels) into samples ``(B, *event.shape)``.
+        """Turn a batch's keyed streams (and conditions) into samples ``(B, *event.shape)``.
+
+        ``condition`` is the batch's rows of the validated condition, of the declared
+        kind (:data:`~genproto.protocol.BatchCondition`: int64 labels ``(B,)``, int64 ids
+        ``(B, L)``, float32 embeddings ``(B, *shape)``, or a list of B str to tokenize),
+        classes drawn from the prior for the marginal, or ``None`` (unconditional, or
+        the null condition where ``none_means`` is ``NULL``).
 
         Every random number must come from ``streams``, in the same order and
         per-sample shape for every sample, so results do not depend on batching.
         """
 
     def log_likelihood_batch(
-        self, x: torch.Tensor, condition: torch.Tensor | None, streams: KeyedStreams,
+        self, x: torch.Tensor, condition: BatchCondition, streams: KeyedStreams,
         **options: Any,
     ) -> torch.Tensor:
-        """Per-sample nats for validated ``x`` and labels (never ``None`` when conditional)."""
+        """Per-sample nats for validated ``x`` and its conditions, as ``sample_batch`` gets
+        them (``None`` only for an unconditional model or the null condition: the class
+        marginal is composed by the engine)."""
         raise LikelihoodUnavailable(self.name, [p.value for p in self.capabilities.paradigms])
 
     def cost(self, **options: Any) -> SampleCost:
@@ -204,7 +212,8 @@ class Model(abc.ABC):
         Estimators that draw random numbers (IWAE, Hutchinson) draw them from the
         keyed streams of ``(seed, row)``, so the result is reproducible and does not
         depend on ``batch_size``. A conditional model given ``condition=None``
-        returns the class marginal ``log sum_c p(x|c) p(c)`` with a uniform ``p(c)``
+        returns the class marginal ``log sum_c p(x|c) p(c)`` over its declared prior
+        (uniform by default), or ``log p(x | null)`` where ``None`` is the null condition
         (a bound stays a bound: log-sum-exp is monotone). The loop is
         :func:`genproto.sampling.log_likelihood`.
         """

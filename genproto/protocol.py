@@ -28,7 +28,7 @@ from __future__ import annotations
 import enum
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
@@ -39,8 +39,10 @@ __all__ = [
     "PROTOCOL_VERSION",
     "RANGE_TOLERANCE",
     "STORAGE_DTYPES",
+    "BatchCondition",
     "Capabilities",
     "Condition",
+    "ConditionKind",
     "ConditionSpec",
     "CostGrowth",
     "EventKind",
@@ -48,6 +50,7 @@ __all__ = [
     "GenerativeModel",
     "Layout",
     "Likelihood",
+    "NoneMeans",
     "Origin",
     "Paradigm",
     "Part",
@@ -61,9 +64,19 @@ __all__ = [
 #: ``CostGrowth.FIXED`` and ``Capabilities.parts`` (hybrids); 1.0 data read unchanged.
 PROTOCOL_VERSION = "1.1"
 
-#: A condition handed to ``sample``/``log_likelihood``: ``None`` (unconditional,
-#: or marginal over classes), one class for all n samples, or a tensor of n labels.
-Condition: TypeAlias = int | torch.Tensor | None
+#: A condition handed to ``sample``/``log_likelihood``, of the model's declared
+#: :class:`ConditionKind`: ``None`` (what it means is :attr:`ConditionSpec.none_means`),
+#: one value for all n samples, or n per-sample values. Class: an int, or n labels;
+#: tokens: an int tensor ``(L,)`` or ``(n, L)``; text: a str, or a list of n str;
+#: vector: a float tensor ``shape`` or ``(n, *shape)``.
+Condition: TypeAlias = int | str | Sequence[int] | Sequence[str] | torch.Tensor | None
+
+#: One batch's condition as the engine hands it to ``sample_batch`` and
+#: ``log_likelihood_batch``: ``None`` (an unconditional model, or the null condition),
+#: or the batch's rows of the validated condition -- int64 labels ``(B,)`` (class),
+#: int64 ids ``(B, L)`` (tokens), float32 ``(B, *shape)`` (vector), or a ``list`` of B
+#: ``str`` (text). ``Any`` so that a plugin may annotate the kinds it declares.
+BatchCondition: TypeAlias = Any
 
 
 def protocol_compatible(version: str) -> bool:
@@ -182,13 +195,31 @@ class SampleCost:
     diffusion model with classifier-free guidance run as two calls per step has
     ``per_unit=2``; a latent-diffusion hybrid has ``fixed=1`` for its decoder.
     A hybrid of single-pass parts is ``FIXED`` with ``units`` passes.
-    The sampler counts evaluations and compares them with this number.
+    The sampler counts evaluations and compares them with this number
+    (:meth:`admits`).
+
+    ``bound=False`` (the default) declares the exact number; ``bound=True`` an
+    upper bound, for a model whose samples may take fewer evaluations: a
+    variable-length model that stops at its stop token costs *at most* L
+    (``SampleCost.per_token(L, bound=True)``), a sampler that stops early at most K.
+
+    *An evaluation of a sample* is one forward call of a declared network whose
+    batch includes that sample's row: what a sample waits for, not arithmetic. The
+    sampler reads a call's rows as the leading dimension of its first tensor
+    argument; in a batch of B samples a call on r rows counts min(r, B) sample
+    evaluations. So a per-row loop (B calls of 1 row) is 1 per sample, a call on the
+    r rows still running counts those r, and classifier-free guidance batched as
+    one call on 2B rows (conditional and null rows) is 1 per sample and step, as a
+    flattened call on B x T rows is 1; guidance run as two calls per step is 2.
     """
 
     growth: CostGrowth = attrs.field(validator=attrs.validators.instance_of(CostGrowth))
     units: int = attrs.field(default=1, validator=_positive)
     per_unit: int = attrs.field(default=1, validator=_positive)
     fixed: int = attrs.field(default=0, validator=_non_negative)
+    bound: bool = attrs.field(
+        default=False, kw_only=True, validator=attrs.validators.instance_of(bool)
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.growth is CostGrowth.SINGLE_PASS and (self.units, self.per_unit, self.fixed) != (
@@ -210,29 +241,49 @@ class SampleCost:
             )
 
     @classmethod
-    def single_pass(cls) -> SampleCost:
+    def single_pass(cls, *, bound: bool = False) -> SampleCost:
         """One network evaluation per sample (VAE decoder, GAN generator, flow inverse)."""
-        return cls(CostGrowth.SINGLE_PASS)
+        return cls(CostGrowth.SINGLE_PASS, bound=bound)
 
     @classmethod
-    def fixed_passes(cls, passes: int) -> SampleCost:
+    def fixed_passes(cls, passes: int, *, bound: bool = False) -> SampleCost:
         """``passes`` evaluations whatever the settings (1 is :meth:`single_pass`)."""
-        return cls.single_pass() if passes == 1 else cls(CostGrowth.FIXED, units=passes)
+        if passes == 1:
+            return cls.single_pass(bound=bound)
+        return cls(CostGrowth.FIXED, units=passes, bound=bound)
 
     @classmethod
-    def per_token(cls, length: int, per_token: int = 1) -> SampleCost:
-        """``length`` evaluations, one per generated piece (autoregressive with a KV cache)."""
-        return cls(CostGrowth.PER_TOKEN, units=length, per_unit=per_token)
+    def per_token(cls, length: int, per_token: int = 1, *, bound: bool = False) -> SampleCost:
+        """``length`` evaluations, one per generated piece (autoregressive with a KV cache);
+        ``bound=True``: at most that many (a sequence that may stop early)."""
+        return cls(CostGrowth.PER_TOKEN, units=length, per_unit=per_token, bound=bound)
 
     @classmethod
-    def per_step(cls, steps: int, per_step: int = 1) -> SampleCost:
-        """``steps * per_step`` evaluations (diffusion with K denoising steps)."""
-        return cls(CostGrowth.PER_STEP, units=steps, per_unit=per_step)
+    def per_step(cls, steps: int, per_step: int = 1, *, bound: bool = False) -> SampleCost:
+        """``steps * per_step`` evaluations (diffusion with K denoising steps);
+        ``bound=True``: at most that many (a sampler that may stop early)."""
+        return cls(CostGrowth.PER_STEP, units=steps, per_unit=per_step, bound=bound)
 
     @property
     def evaluations(self) -> int:
-        """Network evaluations per sample at these settings."""
+        """Network evaluations per sample at these settings (the most, for a bound)."""
         return self.units * self.per_unit + self.fixed
+
+    def admits(self, counted: float) -> bool:
+        """Whether ``counted`` evaluations per sample keep this declaration.
+
+        Exact: ``counted == evaluations``; a bound: ``0 <= counted <= evaluations``.
+        ``counted`` is what the sampler measured
+        (``SampleResult.evaluations_per_sample``, a mean over samples, or
+        ``peak_evaluations_per_sample``, which with ``batch_size=1`` is the most any
+        one sample took); a tolerance of 1e-9 absorbs the division.
+        """
+        if isinstance(counted, bool) or not isinstance(counted, int | float) \
+                or not math.isfinite(counted):
+            return False
+        if self.bound:
+            return -1e-9 <= counted <= self.evaluations + 1e-9
+        return math.isclose(counted, self.evaluations, rel_tol=1e-12, abs_tol=1e-9)
 
     def then(self, other: SampleCost) -> SampleCost:
         """The cost of running ``self`` and then ``other`` on each sample (a hybrid).
@@ -241,9 +292,10 @@ class SampleCost:
         growing stages of different kinds cannot be summarised in one unit and
         are rejected.
         """
+        bound = self.bound or other.bound  # a stage that may stop early makes the whole a bound
         growing = [c for c in (self, other) if c.growth.grows]
         if not growing:
-            return SampleCost.fixed_passes(self.evaluations + other.evaluations)
+            return SampleCost.fixed_passes(self.evaluations + other.evaluations, bound=bound)
         if len(growing) == 2:
             if self.growth is not other.growth or self.per_unit != other.per_unit:
                 raise ValueError(
@@ -254,6 +306,7 @@ class SampleCost:
                 units=self.units + other.units,
                 per_unit=self.per_unit,
                 fixed=self.fixed + other.fixed,
+                bound=bound,
             )
         main = growing[0]
         rest = other if main is self else self
@@ -262,10 +315,31 @@ class SampleCost:
             units=main.units,
             per_unit=main.per_unit,
             fixed=main.fixed + rest.evaluations,
+            bound=bound,
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; ``"bound"`` is written only when true, so exact costs read as in 1.x."""
+        data: dict[str, Any] = {
+            "growth": self.growth.value, "units": self.units, "per_unit": self.per_unit,
+            "fixed": self.fixed, "evaluations": self.evaluations,
+        }
+        if self.bound:
+            data["bound"] = True
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SampleCost:
+        """Inverse of :meth:`to_dict` (a missing ``"bound"`` is an exact cost)."""
+        return cls(CostGrowth(data["growth"]), units=data["units"], per_unit=data["per_unit"],
+                   fixed=data["fixed"], bound=data.get("bound", False))
+
     def describe(self) -> str:
-        """A short human description, e.g. ``"64 evaluations (per token, L=64)"``."""
+        """A short human description, e.g. ``"64 evaluations (per token, L=64)"``; a bound
+        reads ``"at most 64 evaluations (per token, L=64)"``."""
+        return ("at most " if self.bound else "") + self._describe_exact()
+
+    def _describe_exact(self) -> str:
         if self.growth is CostGrowth.SINGLE_PASS:
             return "1 evaluation (single pass)"
         if self.growth is CostGrowth.FIXED:
@@ -624,21 +698,314 @@ class EventSpace:
         )
 
 
-@attrs.frozen
-class ConditionSpec:
-    """What a conditional model is conditioned on: a class label ``0 .. num_classes-1``.
+class ConditionKind(enum.Enum):
+    """What a conditional model is conditioned on: the values ``condition=`` takes.
 
-    ``required=False`` means the model also accepts ``condition=None`` and then
-    samples from (or evaluates) the marginal over classes.
+    Every kind takes one value for all n samples or n per-sample values, which the
+    sampler slices per batch like the samples themselves.
     """
 
-    num_classes: int = attrs.field(validator=_positive)
-    description: str = "class label"
-    required: bool = False
+    #: A class label ``0 .. num_classes-1``: an int, or ``n`` labels.
+    CLASS = "class"
+    #: A token sequence (a prompt already in ids): an int tensor ``(L,)`` or ``(n, L)``,
+    #: ``1 <= L <= max_length``, padded with ``pad_id``.
+    TOKENS = "tokens"
+    #: Text: a ``str``, or a list of ``n``; the plugin tokenizes it with its own tokenizer.
+    TEXT = "text"
+    #: A float embedding of a declared ``shape``: ``shape`` or ``(n, *shape)``, finite.
+    VECTOR = "vector"
+
+
+class NoneMeans(enum.Enum):
+    """What ``condition=None`` means for a conditional model that does not require one."""
+
+    #: The marginal over the class prior (class conditions only): the sampler draws each
+    #: sample's class from the prior; ``log_likelihood`` is ``log sum_c p(c) p(x | c)``.
+    MARGINAL = "marginal"
+    #: The model's own null (unconditional) condition, e.g. the empty prompt or
+    #: classifier-free guidance's null label: ``sample_batch`` and
+    #: ``log_likelihood_batch`` receive ``None`` and compute ``p(x)`` themselves.
+    NULL = "null"
+
+
+_KIND_DESCRIPTIONS = {
+    ConditionKind.CLASS: "class label",
+    ConditionKind.TOKENS: "token sequence",
+    ConditionKind.TEXT: "text prompt",
+    ConditionKind.VECTOR: "embedding",
+}
+
+#: The fields of :class:`ConditionSpec` each kind takes (besides kind, description,
+#: required and none_means); any other must be left ``None``.
+_KIND_FIELDS = {
+    ConditionKind.CLASS: ("classes", "prior"),
+    ConditionKind.TOKENS: ("max_length", "pad_id", "vocab_size"),
+    ConditionKind.TEXT: ("max_length",),
+    ConditionKind.VECTOR: ("shape",),
+}
+
+
+def _prior(value: Any) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    try:
+        items = list(value)
+    except TypeError:
+        raise ValueError(
+            f"a class prior must be a sequence of probabilities (got {value!r})"
+        ) from None
+    if any(isinstance(p, bool | str) for p in items):
+        raise ValueError(f"a class prior must hold numbers (got {value!r})")
+    try:
+        return tuple(float(p) for p in items)
+    except (TypeError, ValueError):
+        raise ValueError(f"a class prior must hold numbers (got {value!r})") from None
+
+
+def _optional_shape(value: Any) -> tuple[int, ...] | None:
+    return None if value is None else _shape(value)
+
+
+def _optional_int(minimum: int) -> Any:
+    def check(instance: Any, attribute: attrs.Attribute[int | None], value: int | None) -> None:
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < minimum
+        ):
+            raise ValueError(f"{attribute.name!r} must be an int >= {minimum} (got {value!r})")
+
+    return check
+
+
+@attrs.frozen
+class ConditionSpec:
+    """What a conditional model is conditioned on, and what ``condition=None`` means.
+
+    The class condition is today's ``ConditionSpec(num_classes, description)``; the
+    others are built with :meth:`tokens`, :meth:`text` and :meth:`vector`::
+
+        ConditionSpec(10, "digit class")                    # labels 0..9, None: marginal
+        ConditionSpec(3, "class", prior=(0.5, 0.3, 0.2))    # ... over this prior
+        ConditionSpec(10, "digit", none_means=NoneMeans.NULL)  # None: guidance's null label
+        ConditionSpec.tokens(32, pad_id=0, vocab_size=100)  # prompt ids, (L,) or (n, L)
+        ConditionSpec.text(max_length=200)                  # str, or a list of n str
+        ConditionSpec.vector((16,))                         # (16,) or (n, 16) floats
+
+    Attributes:
+        kind: what a condition is (:class:`ConditionKind`); keyword only.
+        classes: the number of classes (class kind; ``None`` otherwise). The
+            constructor's first argument, ``num_classes``; :attr:`num_classes` reads it.
+        description: what the condition is, in words.
+        required: ``True``: ``condition=None`` is refused; ``False``: it means
+            :attr:`none_means`.
+        none_means: :attr:`NoneMeans.MARGINAL` (the default for classes) or
+            :attr:`NoneMeans.NULL` (the default, and only choice, for the other kinds).
+        prior: class probabilities ``p(c)`` (class kind): draws for ``condition=None``
+            and weights of the marginal likelihood; ``None`` is uniform (the default).
+        max_length: tokens: the most ids in a sequence (required); text: the most
+            characters in a string (``None``: no limit). A plugin whose tokenizer
+            gives more tokens than it handles raises ``ConditionError`` itself.
+        pad_id: tokens: the id that pads shorter sequences to a common length (required).
+        vocab_size: tokens: ids must lie in ``0 .. vocab_size-1`` (``None``: not checked
+            beyond ``>= 0``).
+        shape: vector: the shape of one embedding (required).
+    """
+
+    kind: ConditionKind = attrs.field(
+        default=ConditionKind.CLASS, kw_only=True,
+        validator=attrs.validators.instance_of(ConditionKind),
+    )
+    classes: int | None = attrs.field(
+        default=None, alias="num_classes", validator=_optional_int(1)
+    )
+    description: str = attrs.field(
+        default=attrs.Factory(
+            lambda self: _KIND_DESCRIPTIONS.get(self.kind, "condition"), takes_self=True
+        ),
+        validator=attrs.validators.instance_of(str),
+    )
+    required: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    none_means: NoneMeans = attrs.field(
+        default=attrs.Factory(
+            lambda self: NoneMeans.MARGINAL if self.kind is ConditionKind.CLASS
+            else NoneMeans.NULL,
+            takes_self=True,
+        ),
+        kw_only=True, validator=attrs.validators.instance_of(NoneMeans),
+    )
+    prior: tuple[float, ...] | None = attrs.field(default=None, kw_only=True, converter=_prior)
+    max_length: int | None = attrs.field(default=None, kw_only=True, validator=_optional_int(1))
+    pad_id: int | None = attrs.field(default=None, kw_only=True, validator=_optional_int(0))
+    vocab_size: int | None = attrs.field(
+        default=None, kw_only=True, validator=_optional_int(1)
+    )
+    shape: tuple[int, ...] | None = attrs.field(
+        default=None, kw_only=True, converter=_optional_shape
+    )
+
+    def __attrs_post_init__(self) -> None:
+        kind = self.kind
+        extra = [
+            name for name in ("classes", "prior", "max_length", "pad_id", "vocab_size", "shape")
+            if name not in _KIND_FIELDS[kind] and getattr(self, name) is not None
+        ]
+        if extra:
+            shown = ", ".join(
+                f"{'num_classes' if n == 'classes' else n}={getattr(self, n)!r}" for n in extra
+            )
+            raise ValueError(
+                f"a {kind.value} condition takes {', '.join(_KIND_FIELDS[kind])} (got {shown})"
+            )
+        if self.none_means is NoneMeans.MARGINAL and kind is not ConditionKind.CLASS:
+            raise ValueError(
+                f"condition=None can mean the marginal over a prior only for class conditions "
+                f"(a {kind.value} condition's None is NoneMeans.NULL, or set required=True)"
+            )
+        if kind is ConditionKind.CLASS:
+            if self.classes is None:
+                raise ValueError("a class condition needs 'num_classes', an int >= 1")
+            if self.prior is not None:
+                self._check_prior(self.classes, self.prior)
+        elif kind is ConditionKind.TOKENS:
+            if self.max_length is None or self.pad_id is None:
+                raise ValueError(
+                    "a token condition needs max_length (ids per sequence, >= 1) and pad_id "
+                    f"(got max_length={self.max_length!r}, pad_id={self.pad_id!r})"
+                )
+            if self.vocab_size is not None and self.pad_id >= self.vocab_size:
+                raise ValueError(
+                    f"pad_id must be a token id 0..{self.vocab_size - 1} (got {self.pad_id})"
+                )
+        elif kind is ConditionKind.VECTOR and self.shape is None:
+            raise ValueError("a vector condition needs shape, e.g. (16,)")
+
+    @staticmethod
+    def _check_prior(classes: int, prior: tuple[float, ...]) -> None:
+        if len(prior) != classes:
+            raise ValueError(
+                f"a class prior needs one probability per class ({classes}; got {len(prior)})"
+            )
+        if not all(math.isfinite(p) and p >= 0 for p in prior):
+            raise ValueError(f"class prior probabilities must be finite and >= 0 (got {prior})")
+        if abs(math.fsum(prior) - 1) > 1e-6:
+            raise ValueError(
+                f"class prior probabilities must sum to 1 (got {prior}, sum {math.fsum(prior)})"
+            )
+
+    @classmethod
+    def tokens(
+        cls, max_length: int, pad_id: int, *, vocab_size: int | None = None,
+        description: str = "token sequence", required: bool = False,
+    ) -> ConditionSpec:
+        """Token ids: an int tensor ``(L,)`` for all n or ``(n, L)``, ``1 <= L <= max_length``."""
+        return cls(kind=ConditionKind.TOKENS, max_length=max_length, pad_id=pad_id,
+                   vocab_size=vocab_size, description=description, required=required)
+
+    @classmethod
+    def text(
+        cls, *, max_length: int | None = None, description: str = "text prompt",
+        required: bool = False,
+    ) -> ConditionSpec:
+        """Strings (one for all n, or a list of n), at most ``max_length`` characters."""
+        return cls(kind=ConditionKind.TEXT, max_length=max_length, description=description,
+                   required=required)
+
+    @classmethod
+    def vector(
+        cls, shape: tuple[int, ...], *, description: str = "embedding", required: bool = False,
+    ) -> ConditionSpec:
+        """Float embeddings: a tensor ``shape`` for all n or ``(n, *shape)``, finite."""
+        return cls(kind=ConditionKind.VECTOR, shape=shape, description=description,
+                   required=required)
+
+    @property
+    def num_classes(self) -> int:
+        """The number of classes of a class condition (an ``AttributeError`` for other kinds:
+        branch on :attr:`kind`)."""
+        if self.classes is None:
+            raise AttributeError(
+                f"a {self.kind.value} condition has no num_classes (only kind 'class' has): "
+                "branch on ConditionSpec.kind"
+            )
+        return self.classes
+
+    @property
+    def uniform_prior(self) -> bool:
+        """Whether the class prior is uniform (no prior declared, or equal probabilities)."""
+        return self.prior is None or len(set(self.prior)) == 1
+
+    @property
+    def class_prior(self) -> tuple[float, ...]:
+        """``p(c)`` for every class, summing to 1 (uniform unless a prior is declared)."""
+        if self.prior is None:
+            return (1 / self.num_classes,) * self.num_classes
+        total = math.fsum(self.prior)
+        return tuple(p / total for p in self.prior)
+
+    def accepts_same(self, other: ConditionSpec) -> bool:
+        """Whether ``other`` takes the same condition values (descriptions aside)."""
+        return (self.kind, self.classes, self.max_length, self.pad_id, self.vocab_size,
+                self.shape) == (other.kind, other.classes, other.max_length, other.pad_id,
+                                other.vocab_size, other.shape)
 
     def describe(self) -> str:
-        need = "required" if self.required else "optional"
-        return f"{self.description} 0..{self.num_classes - 1} ({need})"
+        """E.g. ``"digit class 0..9 (optional)"``, ``"text prompt, up to 200 characters
+        (optional, None: null condition)"``."""
+        kind = self.kind
+        if kind is ConditionKind.CLASS:
+            what = f"{self.description} 0..{self.num_classes - 1}"
+        elif kind is ConditionKind.TOKENS:
+            vocab = "" if self.vocab_size is None else f", ids 0..{self.vocab_size - 1}"
+            what = f"{self.description}, up to {self.max_length} ids (pad {self.pad_id}{vocab})"
+        elif kind is ConditionKind.TEXT:
+            limit = "" if self.max_length is None else f", up to {self.max_length} characters"
+            what = f"{self.description}{limit}"
+        else:
+            dims = "x".join(str(d) for d in self.shape or ())
+            what = f"{self.description}, {dims} floats"
+        if self.required:
+            need = "required"
+        elif self.none_means is NoneMeans.NULL:
+            need = "optional, None: null condition"
+        elif not self.uniform_prior:
+            need = "optional, None: marginal over prior " + "/".join(
+                f"{p:g}" for p in self.class_prior)
+        else:
+            need = "optional"
+        return f"{what} ({need})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; a class condition with the defaults writes protocol 1.x's three keys."""
+        data: dict[str, Any] = {}
+        if self.kind is ConditionKind.CLASS:
+            data["num_classes"] = self.classes
+        else:
+            data["kind"] = self.kind.value
+        data["description"] = self.description
+        data["required"] = self.required
+        default_none = NoneMeans.MARGINAL if self.kind is ConditionKind.CLASS else NoneMeans.NULL
+        if self.none_means is not default_none:
+            data["none_means"] = self.none_means.value
+        for name in ("prior", "max_length", "pad_id", "vocab_size", "shape"):
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = list(value) if isinstance(value, tuple) else value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ConditionSpec:
+        """Inverse of :meth:`to_dict`; reads protocol 1.x's ``{num_classes, description,
+        required}`` unchanged. Raises ``KeyError``/``ValueError`` on bad data."""
+        kind = ConditionKind(data.get("kind", ConditionKind.CLASS.value))
+        extra: dict[str, Any] = {}
+        if "none_means" in data:
+            extra["none_means"] = NoneMeans(data["none_means"])
+        for name in ("prior", "max_length", "pad_id", "vocab_size", "shape"):
+            if data.get(name) is not None:
+                extra[name] = data[name]
+        return cls(
+            data["num_classes"] if kind is ConditionKind.CLASS else None,
+            data["description"], data["required"], kind=kind, **extra,
+        )
 
 
 def _paradigms(value: Any) -> tuple[Paradigm, ...]:
@@ -701,21 +1068,9 @@ class Capabilities:
         return {
             "paradigms": [p.value for p in self.paradigms],
             "likelihood": self.likelihood.value,
-            "cost": {
-                "growth": self.cost.growth.value,
-                "units": self.cost.units,
-                "per_unit": self.cost.per_unit,
-                "fixed": self.cost.fixed,
-                "evaluations": self.cost.evaluations,
-            },
+            "cost": self.cost.to_dict(),
             "event": self.event.to_dict(),
-            "condition": None
-            if self.condition is None
-            else {
-                "num_classes": self.condition.num_classes,
-                "description": self.condition.description,
-                "required": self.condition.required,
-            },
+            "condition": None if self.condition is None else self.condition.to_dict(),
             "objective": self.objective,
             "sampling": self.sampling,
             "protocol_version": self.protocol_version,
@@ -732,16 +1087,11 @@ class Capabilities:
         return cls(
             paradigms=tuple(Paradigm(p) for p in data["paradigms"]),
             likelihood=Likelihood(data["likelihood"]),
-            cost=SampleCost(
-                CostGrowth(cost["growth"]),
-                units=cost["units"],
-                per_unit=cost["per_unit"],
-                fixed=cost["fixed"],
-            ),
+            cost=SampleCost.from_dict(cost),
             event=EventSpace.from_dict(data["event"]),
             condition=None
             if cond is None
-            else ConditionSpec(cond["num_classes"], cond["description"], cond["required"]),
+            else ConditionSpec.from_dict(cond),
             objective=data["objective"],
             sampling=data["sampling"],
             protocol_version=data["protocol_version"],

@@ -36,7 +36,7 @@ import math
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 from genproto._atomic import atomic_path, check_target, writing
+from genproto.conditions import ConditionValues, batch_rows, describe_condition
 from genproto.errors import (
     GenprotoError,
     InvalidArgumentError,
@@ -52,7 +53,16 @@ from genproto.errors import (
     OutputError,
     PluginError,
 )
-from genproto.protocol import PROTOCOL_VERSION, Capabilities, Condition, Likelihood, Origin
+from genproto.protocol import (
+    PROTOCOL_VERSION,
+    BatchCondition,
+    Capabilities,
+    Condition,
+    ConditionSpec,
+    Likelihood,
+    NoneMeans,
+    Origin,
+)
 from genproto.streams import KeyedStreams, fresh_seed
 from genproto.validation import (
     check_batch_size,
@@ -112,11 +122,11 @@ class BatchModel(Protocol):
     def networks(self) -> Mapping[str, torch.nn.Module]: ...
 
     def sample_batch(
-        self, streams: KeyedStreams, condition: torch.Tensor | None, **options: Any
+        self, streams: KeyedStreams, condition: BatchCondition, **options: Any
     ) -> torch.Tensor: ...
 
     def log_likelihood_batch(
-        self, x: torch.Tensor, condition: torch.Tensor | None, streams: KeyedStreams,
+        self, x: torch.Tensor, condition: BatchCondition, streams: KeyedStreams,
         **options: Any,
     ) -> torch.Tensor: ...
 
@@ -129,14 +139,34 @@ class BatchModel(Protocol):
     def weights_sha256(self) -> str: ...
 
 
-class EvaluationCounter:
-    """Counts forward calls of a set of modules through forward hooks.
+def _call_rows(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int | None:
+    """The rows of a forward call: the leading dimension of its first tensor argument with
+    a dimension (positional first, one level into a tuple or list, then keyword); ``None``
+    when there is none (the call is taken to cover the whole batch)."""
+    for value in (*args, *kwargs.values()):
+        for item in value if isinstance(value, tuple | list) else (value,):
+            if isinstance(item, torch.Tensor) and item.ndim:
+                return int(item.shape[0])
+    return None
 
-    Used as a context manager; ``calls`` is the total since entry. A model
-    whose output changes while no evaluation is counted is bypassing the
-    networks it declared (the contract suite checks for that). Only calls made
-    by the thread that entered the counter count: forward hooks run in the
-    calling thread, so two threads sampling one model each count their own.
+
+class EvaluationCounter:
+    """Counts forward calls of a set of modules through forward hooks, and what each
+    sample waited for.
+
+    Used as a context manager; ``calls`` is the total since entry (``by_network`` per
+    network). A model whose output changes while no evaluation is counted is bypassing
+    the networks it declared (the contract suite checks for that). Only calls made by
+    the thread that entered the counter count: forward hooks run in the calling
+    thread, so two threads sampling one model each count their own.
+
+    Per sample (the meaning of :class:`~genproto.protocol.SampleCost`): each call
+    records its rows (the leading dimension of its first tensor argument), and
+    :meth:`settle`, called by the engine after each batch of B samples, counts every
+    call of that batch as ``min(rows, B)`` sample evaluations -- a call on the rows of
+    a few samples counts for those, a call on all of them (or on 2B rows of batched
+    guidance) once for each. ``evaluations_per_sample`` is the mean over the settled
+    samples, ``peak_evaluations_per_sample`` the largest of the batches' means.
     """
 
     def __init__(self, networks: Mapping[str, torch.nn.Module]) -> None:
@@ -145,19 +175,46 @@ class EvaluationCounter:
         self._thread = threading.get_ident()
         self.calls = 0
         self.by_network: dict[str, int] = dict.fromkeys(self._networks, 0)
+        self.samples = 0
+        self.sample_evaluations = 0
+        self.peak_evaluations_per_sample = 0.0
+        self._pending: list[int | None] = []  # rows of each call since the last settle
 
     def _hook(self, name: str) -> Any:
-        def hook(module: torch.nn.Module, args: Any, output: Any) -> None:
+        def hook(
+            module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any
+        ) -> None:
             if threading.get_ident() == self._thread:
                 self.calls += 1
                 self.by_network[name] += 1
+                self._pending.append(_call_rows(args, kwargs))
 
         return hook
+
+    def settle(self, batch: int) -> int:
+        """End a batch of ``batch`` samples: its calls count ``min(rows, batch)`` each.
+
+        Returns the batch's sample evaluations and adds them to the totals.
+        """
+        counted = sum(batch if rows is None else min(rows, batch) for rows in self._pending)
+        self._pending.clear()
+        self.samples += batch
+        self.sample_evaluations += counted
+        if batch:
+            self.peak_evaluations_per_sample = max(
+                self.peak_evaluations_per_sample, counted / batch
+            )
+        return counted
+
+    @property
+    def evaluations_per_sample(self) -> float:
+        """Sample evaluations per settled sample (0.0 before any)."""
+        return self.sample_evaluations / self.samples if self.samples else 0.0
 
     def __enter__(self) -> EvaluationCounter:
         self._thread = threading.get_ident()
         for name, net in self._networks.items():
-            self._handles.append(net.register_forward_hook(self._hook(name)))
+            self._handles.append(net.register_forward_hook(self._hook(name), with_kwargs=True))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -199,12 +256,21 @@ class Provenance:
 
 @attrs.frozen
 class SampleResult:
-    """Samples with the facts about how they were made."""
+    """Samples with the facts about how they were made.
+
+    ``evaluations_per_sample`` is the mean over the samples of the network evaluations
+    each waited for (:class:`EvaluationCounter`); ``peak_evaluations_per_sample`` the
+    largest mean of one batch, which with ``batch_size=1`` is the most any one sample
+    took (what a cost declared as a bound is held to).
+    """
 
     samples: torch.Tensor
     seed: int
     evaluations_per_sample: float
     provenance: Provenance
+    peak_evaluations_per_sample: float = attrs.field(
+        default=attrs.Factory(lambda self: self.evaluations_per_sample, takes_self=True)
+    )
 
 
 @attrs.frozen
@@ -215,7 +281,7 @@ class Plan:
     start: int
     seed: int
     batch_size: int
-    condition: torch.Tensor | None
+    condition: ConditionValues | None
     options: Mapping[str, Any]
     device: torch.device
     precision: str
@@ -418,20 +484,20 @@ def iter_chunks(model: BatchModel, p: Plan) -> Iterator[tuple[int, torch.Tensor]
     ``offset`` counts from the plan's first sample (0-based within the run);
     the global index of row ``r`` of a chunk is ``p.start + offset + r``.
     """
-    caps = model.capabilities
+    spec = model.capabilities.condition
+    marginal = spec is not None and spec.none_means is NoneMeans.MARGINAL
     with _sampling_mode(model, p.precision), _progress(p.n, p.progress, model.name) as bar:
         for offset in range(0, p.n, p.batch_size):
             size = min(p.batch_size, p.n - offset)
             first = p.start + offset
             streams = KeyedStreams.for_range(p.seed, first, first + size, device=p.device)
+            cond: BatchCondition = None  # unconditional, or the null condition
             if p.condition is not None:
-                labels: torch.Tensor | None = p.condition[offset : offset + size]
-            elif caps.condition is not None:
-                labels = streams.fork("condition").randint(caps.condition.num_classes)
-            else:
-                labels = None
+                cond = batch_rows(p.condition, offset, offset + size)
+            elif marginal and spec is not None:
+                cond = _prior_classes(spec, streams)
             with _plugin_call(model, "sample_batch"):
-                raw = model.sample_batch(streams, labels, **p.options)
+                raw = model.sample_batch(streams, cond, **p.options)
             out = _checked_samples(model, raw, size)
             bar.update(size)
             yield offset, out
@@ -441,7 +507,7 @@ def evaluate_rows(
     model: BatchModel,
     x: Any,
     condition: Condition,
-    per_batch: Callable[[torch.Tensor, torch.Tensor | None, KeyedStreams], torch.Tensor],
+    per_batch: Callable[[torch.Tensor, BatchCondition, KeyedStreams], torch.Tensor],
     *,
     seed: int = 0,
     batch_size: int | None = None,
@@ -449,9 +515,11 @@ def evaluate_rows(
 ) -> torch.Tensor:
     """Validate ``x`` and its condition, then evaluate them batch by batch.
 
-    ``per_batch(x_rows, labels_rows, streams)`` receives rows ``[a, b)`` of the
-    validated data, their labels (``None`` for an unconditional model *and* for a
-    conditional model given ``condition=None``: the caller composes the marginal)
+    ``per_batch(x_rows, condition_rows, streams)`` receives rows ``[a, b)`` of the
+    validated data, their conditions (as ``sample_batch`` receives them: labels, ids,
+    embeddings or a list of str; ``None`` for an unconditional model *and* for a
+    conditional model given ``condition=None``: the caller composes the marginal or
+    evaluates the null condition)
     and the keyed streams of rows ``a .. b-1``; it returns ``(b - a, *trailing)``
     float values. The loop runs in inference mode with the networks in eval mode
     (restored afterwards), so the result depends on ``seed`` and the row, never on
@@ -463,13 +531,13 @@ def evaluate_rows(
     device = model.device
     data = check_x(x, caps.event, model=model.name, device=device)
     n = data.shape[0]
-    labels = check_condition(condition, n, caps.condition, model=model.name, device=device)
+    values = check_condition(condition, n, caps.condition, model=model.name, device=device)
     out = torch.empty((n, *trailing), dtype=torch.float32, device=device)
     with eval_mode(model.networks()), torch.inference_mode():
         for first in range(0, n, size):
             rows = slice(first, min(n, first + size))
             streams = KeyedStreams.for_range(seed, rows.start, rows.stop, device=device)
-            cond = None if labels is None else labels[rows]
+            cond = None if values is None else batch_rows(values, rows.start, rows.stop)
             out[rows] = per_batch(data[rows], cond, streams)
     return out
 
@@ -481,20 +549,37 @@ def class_marginal(
     streams: KeyedStreams,
     *,
     device: torch.device,
+    prior: Sequence[float] | None = None,
 ) -> torch.Tensor:
-    """``log sum_c p(c) exp(f(c))`` with a uniform class prior ``p(c) = 1 / classes``.
+    """``log sum_c p(c) exp(f(c))`` over the class prior ``p(c)``: uniform, ``1 / classes``,
+    unless ``prior`` (probabilities summing to 1) is given.
 
     ``per_class(labels, streams)`` is evaluated once per class with the labels of
     that class and the streams forked by class name (so an estimator's draws for
-    class ``c`` do not depend on the other classes). A bound stays a bound:
-    log-sum-exp is monotone.
+    class ``c`` do not depend on the other classes); a class of prior 0 is not
+    evaluated at all. A bound stays a bound: log-sum-exp is monotone.
     """
-    values = [
+    kept = range(classes) if prior is None else [c for c in range(classes) if prior[c] > 0]
+    values = torch.stack([
         per_class(torch.full((rows,), c, dtype=torch.int64, device=device),
                   streams.fork(f"class{c}"))
-        for c in range(classes)
-    ]
-    return torch.logsumexp(torch.stack(values, dim=1), dim=1) - math.log(classes)
+        for c in kept
+    ], dim=1)
+    if prior is None:
+        return torch.logsumexp(values, dim=1) - math.log(classes)
+    log_prior = torch.tensor([math.log(prior[c]) for c in kept], dtype=values.dtype,
+                             device=values.device)
+    return torch.logsumexp(values + log_prior, dim=1)
+
+
+def _prior_classes(spec: ConditionSpec, streams: KeyedStreams) -> torch.Tensor:
+    """One class per sample from the declared prior, for ``condition=None`` (the marginal):
+    uniform draws by ``randint`` (as in protocol 1), others by Gumbel-max over log p(c)."""
+    draws = streams.fork("condition")
+    if spec.uniform_prior:
+        return draws.randint(spec.num_classes)
+    log_prior = torch.tensor(spec.class_prior, dtype=torch.float64).log()
+    return draws.categorical(log_prior.to(streams.device).expand(len(streams), -1))
 
 
 def _checked_log_likelihood(model: BatchModel, out: Any, rows: int) -> torch.Tensor:
@@ -532,8 +617,10 @@ def log_likelihood(
 ) -> torch.Tensor:
     """Per-sample log-likelihood in nats through ``model.log_likelihood_batch``.
 
-    The options are validated once; a conditional model given ``condition=None``
-    returns the class marginal (:func:`class_marginal`).
+    The options are validated once; a class-conditional model given ``condition=None``
+    returns the marginal over its class prior (:func:`class_marginal`) when that is what
+    its ``none_means`` declares, and a model whose ``None`` is the null condition gets
+    ``None`` in ``log_likelihood_batch``.
     """
     caps = model.capabilities
     if caps.likelihood is Likelihood.NONE:
@@ -541,21 +628,17 @@ def log_likelihood(
     values = model.check_likelihood_options(options)
     spec = caps.condition
 
-    def one(
-        data: torch.Tensor, labels: torch.Tensor | None, streams: KeyedStreams
-    ) -> torch.Tensor:
+    def one(data: torch.Tensor, cond: BatchCondition, streams: KeyedStreams) -> torch.Tensor:
         with _plugin_call(model, "log_likelihood_batch"):
-            out = model.log_likelihood_batch(data, labels, streams, **values)
+            out = model.log_likelihood_batch(data, cond, streams, **values)
         return _checked_log_likelihood(model, out, data.shape[0])
 
-    def per_batch(
-        data: torch.Tensor, labels: torch.Tensor | None, streams: KeyedStreams
-    ) -> torch.Tensor:
-        if spec is None or labels is not None:
-            return one(data, labels, streams)
+    def per_batch(data: torch.Tensor, cond: BatchCondition, streams: KeyedStreams) -> torch.Tensor:
+        if spec is None or cond is not None or spec.none_means is NoneMeans.NULL:
+            return one(data, cond, streams)
         return class_marginal(
             lambda c, s: one(data, c, s), data.shape[0], spec.num_classes, streams,
-            device=data.device,
+            device=data.device, prior=None if spec.uniform_prior else spec.class_prior,
         )
 
     return evaluate_rows(model, x, condition, per_batch, seed=seed, batch_size=batch_size)
@@ -565,12 +648,7 @@ def _provenance(model: BatchModel, p: Plan, condition: Condition) -> Provenance:
     from genproto import __version__
 
     origin = model.origin
-    if condition is None:
-        cond = "none" if model.capabilities.condition is None else "marginal (uniform classes)"
-    elif isinstance(condition, int):
-        cond = str(condition)
-    else:
-        cond = "per-sample labels"
+    cond = describe_condition(condition, p.condition, model.capabilities.condition)
     return Provenance(
         model=model.name,
         distribution=origin.distribution if origin else None,
@@ -609,13 +687,12 @@ def run(
     )
     event = model.capabilities.event
     out = torch.empty((p.n, *event.shape), dtype=event.dtype, device=p.device)
-    chunks = 0
     with EvaluationCounter(model.networks()) as counter:
         for offset, chunk in iter_chunks(model, p):
             out[offset : offset + chunk.shape[0]] = chunk
-            chunks += 1
-    evaluations = counter.calls / chunks if chunks else 0.0
-    return SampleResult(out, p.seed, evaluations, _provenance(model, p, condition))
+            counter.settle(chunk.shape[0])
+    return SampleResult(out, p.seed, counter.evaluations_per_sample,
+                        _provenance(model, p, condition), counter.peak_evaluations_per_sample)
 
 
 def distributed_rank() -> tuple[int, int]:
@@ -723,7 +800,6 @@ def write_npy(
     with contextlib.ExitStack() as rank0_file:  # rank 0 renames it into place on a clean exit
         tmp_name, header_bytes = _presized_npy(rank0_file, target, np_dtype,
                                                (full.n, *event.shape), full.n * row_bytes)
-        chunks = 0
         failure: BaseException | None = None
         counter = EvaluationCounter(model.networks())
         try:
@@ -732,7 +808,7 @@ def write_npy(
                 fh.seek(header_bytes + lo * row_bytes)
                 for _, chunk in iter_chunks(model, mine):
                     fh.write(chunk.to("cpu").numpy().astype(np_dtype, copy=False).tobytes())
-                    chunks += 1
+                    counter.settle(chunk.shape[0])
                 fh.flush()
                 os.fsync(fh.fileno())
         except BaseException as exc:  # includes KeyboardInterrupt: clean up, then re-raise
@@ -746,6 +822,6 @@ def write_npy(
             )
     if world > 1:
         torch.distributed.barrier()
-    evaluations = counter.calls / chunks if chunks else 0.0
     empty = torch.empty((0, *event.shape), dtype=event.dtype)
-    return SampleResult(empty, full.seed, evaluations, _provenance(model, full, condition))
+    return SampleResult(empty, full.seed, counter.evaluations_per_sample,
+                        _provenance(model, full, condition), counter.peak_evaluations_per_sample)

@@ -15,15 +15,15 @@ from typing import Any
 
 import torch
 
+from genproto.conditions import check_condition  # the condition kinds' checks, re-exported
 from genproto.errors import (
     ArgumentTypeError,
-    ConditionError,
     DeviceError,
     InputError,
     InputTypeError,
     InvalidArgumentError,
 )
-from genproto.protocol import Condition, ConditionSpec, EventKind, EventSpace
+from genproto.protocol import EventKind, EventSpace
 from genproto.streams import MAX_SEED, check_seed  # the seed's one definition, re-exported
 
 __all__ = [
@@ -127,73 +127,6 @@ def check_device(device: Any, *, what: str = "argument 'device'") -> torch.devic
     elif dev.type != "cpu":
         raise DeviceError(what, value=str(device), allowed="'cpu' or 'cuda[:N]'")
     return dev
-
-
-def check_condition(
-    condition: Condition,
-    n: int,
-    spec: ConditionSpec | None,
-    *,
-    model: str,
-    device: torch.device | None = None,
-) -> torch.Tensor | None:
-    """Canonical condition: ``None`` or an int64 tensor of ``n`` labels in range.
-
-    ``condition`` may be ``None``, one int for all ``n``, or a 1-D integer tensor
-    (or sequence) of ``n`` labels.
-    """
-    if spec is None:
-        if condition is not None:
-            raise ConditionError(
-                f"model {model!r} is unconditional but got a condition",
-                value=condition,
-                allowed="condition=None",
-                fix="Drop the condition, or pick a conditional model "
-                "(genproto.registry.find(conditional=True))",
-            )
-        return None
-    allowed = (
-        f"an int in 0..{spec.num_classes - 1} ({spec.description}), a 1-D integer tensor of "
-        f"n={n} such labels" + ("" if spec.required else ", or None for the class marginal")
-    )
-    if condition is None:
-        if spec.required:
-            raise ConditionError(
-                f"model {model!r} needs a condition", value=None, allowed=allowed
-            )
-        return None
-    if _is_int(condition):
-        if not 0 <= int(condition) < spec.num_classes:  # before it meets int64 (2**63 overflows)
-            raise ConditionError("condition label", value=int(condition), allowed=allowed)
-        labels = torch.full((n,), int(condition), dtype=torch.int64)
-    elif isinstance(condition, torch.Tensor | list | tuple):
-        try:
-            tensor = (
-                condition if isinstance(condition, torch.Tensor) else torch.as_tensor(condition)
-            )
-        except (TypeError, ValueError, RuntimeError, OverflowError):
-            raise ConditionError("condition", value=condition, allowed=allowed) from None
-        if tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool:
-            raise ConditionError(
-                "condition dtype", value=str(tensor.dtype), allowed=allowed,
-                fix="Convert labels with .long()",
-            )
-        if tensor.ndim == 0:
-            tensor = tensor.expand(n)
-        if tensor.shape != (n,):
-            raise ConditionError(
-                "condition shape", value=tuple(tensor.shape), allowed=allowed,
-                fix=f"Pass one label per sample: shape ({n},)",
-            )
-        labels = tensor.to(torch.int64)
-    else:
-        raise ConditionError("condition", value=condition, allowed=allowed)
-    if labels.numel():
-        low, high = int(labels.min()), int(labels.max())
-        if low < 0 or high >= spec.num_classes:
-            bad = low if low < 0 else high
-            raise ConditionError("condition label", value=bad, allowed=allowed)
-    return labels.to(device) if device is not None else labels
 
 
 def check_x(x: Any, event: EventSpace, *, model: str, device: torch.device) -> torch.Tensor:
