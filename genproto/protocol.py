@@ -40,6 +40,7 @@ __all__ = [
     "RANGE_TOLERANCE",
     "STORAGE_DTYPES",
     "BatchCondition",
+    "BatchTolerance",
     "Capabilities",
     "Condition",
     "ConditionKind",
@@ -1017,6 +1018,52 @@ def _paradigms(value: Any) -> tuple[Paradigm, ...]:
     return items
 
 
+def _tolerance(instance: Any, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+            or value < 0:
+        raise ValueError(f"{attribute.name} must be a finite number >= 0 (got {value!r})")
+
+
+@attrs.frozen
+class BatchTolerance:
+    """How much a model's samples may move between batch sizes (and processes).
+
+    Sample ``i`` depends only on ``(seed, i)``; bit for bit where the arithmetic allows.
+    Row-wise float arithmetic can differ in the last bits between batch shapes (a CPU
+    convolution differs by ~1e-6, and a few denoising steps amplify it), so a model
+    declares what it keeps: continuous samples agree within ``atol + rtol * |x|``;
+    for discrete samples at most ``flip_fraction`` of the rows may differ (a float
+    difference that flips a draw). The defaults are the strict ones every shipped
+    model keeps; the contract suite holds a model to what it declares.
+    """
+
+    atol: float = attrs.field(default=1e-5, validator=_tolerance)
+    rtol: float = attrs.field(default=1e-4, validator=_tolerance)
+    flip_fraction: float = attrs.field(default=0.0, validator=_tolerance)
+
+    def __attrs_post_init__(self) -> None:
+        if self.flip_fraction > 1:
+            raise ValueError(f"flip_fraction is a fraction of rows (got {self.flip_fraction})")
+
+    @property
+    def strict(self) -> bool:
+        return self == BatchTolerance()
+
+    def agree(self, a: torch.Tensor, b: torch.Tensor, *, discrete: bool) -> bool:
+        """Whether two runs' samples of the same indices agree within this tolerance."""
+        if a.shape != b.shape or a.dtype != b.dtype:
+            return False
+        if not discrete:
+            return bool(torch.allclose(a, b, rtol=self.rtol, atol=self.atol))
+        if a.shape[0] == 0:
+            return True
+        differ = (a != b).reshape(a.shape[0], -1).any(1)
+        return float(differ.double().mean()) <= self.flip_fraction
+
+    def to_dict(self) -> dict[str, float]:
+        return {"atol": self.atol, "rtol": self.rtol, "flip_fraction": self.flip_fraction}
+
+
 def _parts(value: Any) -> tuple[Part, ...]:
     items = tuple(value)
     if not all(isinstance(p, Part) for p in items):
@@ -1040,6 +1087,8 @@ class Capabilities:
         protocol_version: the genproto protocol version the plugin implements.
         parts: for a hybrid, what each component declares on its own (its role and
             capabilities), so the composition can be read part by part; empty otherwise.
+        batch_tolerance: how much samples may move between batch sizes
+            (:class:`BatchTolerance`; strict by default).
     """
 
     paradigms: tuple[Paradigm, ...] = attrs.field(converter=_paradigms)
@@ -1054,6 +1103,9 @@ class Capabilities:
     sampling: str = ""
     protocol_version: str = PROTOCOL_VERSION
     parts: tuple[Part, ...] = attrs.field(default=(), converter=_parts)
+    batch_tolerance: BatchTolerance = attrs.field(
+        factory=BatchTolerance, validator=attrs.validators.instance_of(BatchTolerance)
+    )
 
     @property
     def conditional(self) -> bool:
@@ -1064,8 +1116,15 @@ class Capabilities:
         return len(self.paradigms) > 1
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready description (used by checkpoints and ``genproto list --json``)."""
-        return {
+        """A JSON-ready description (used by checkpoints and ``genproto list --json``).
+
+        ``batch_tolerance`` is written only when it is not the strict default, so a
+        checkpoint of a model that declares none reads the same as before protocol 2.
+        """
+        extra = {} if self.batch_tolerance.strict else {
+            "batch_tolerance": self.batch_tolerance.to_dict()
+        }
+        return extra | {
             "paradigms": [p.value for p in self.paradigms],
             "likelihood": self.likelihood.value,
             "cost": self.cost.to_dict(),
@@ -1098,6 +1157,7 @@ class Capabilities:
             parts=tuple(
                 Part(p["role"], cls.from_dict(p["capabilities"])) for p in data.get("parts", ())
             ),
+            batch_tolerance=BatchTolerance(**data.get("batch_tolerance", {})),
         )
 
 

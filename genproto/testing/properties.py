@@ -47,6 +47,7 @@ from genproto.errors import GenprotoError, OptionError
 from genproto.model import Model
 from genproto.options import Option
 from genproto.protocol import (
+    BatchTolerance,
     Capabilities,
     Condition,
     CostGrowth,
@@ -121,13 +122,16 @@ def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.double() - b.double()).abs().max()) if a.numel() else 0.0
 
 
-def _agree(a: torch.Tensor, b: torch.Tensor, kind: EventKind, *, exact: bool) -> bool:
-    """Same samples: bit for bit for discrete events (or ``exact``), else within the tolerance."""
+def _agree(a: torch.Tensor, b: torch.Tensor, kind: EventKind, *, exact: bool,
+           tolerance: BatchTolerance | None = None) -> bool:
+    """Same samples: bit for bit where ``exact``, else within the model's declared
+    :class:`~genproto.protocol.BatchTolerance` (strict by default: discrete samples bit
+    for bit, floats within ``RTOL``/``ATOL``)."""
     if a.shape != b.shape or a.dtype != b.dtype:
         return False
-    if exact or kind is EventKind.DISCRETE:
+    if exact:
         return torch.equal(a, b)
-    return bool(torch.allclose(a, b, rtol=RTOL, atol=ATOL))
+    return (tolerance or BatchTolerance()).agree(a, b, discrete=kind is EventKind.DISCRETE)
 
 
 def _slice_condition(condition: Condition, rows: slice) -> Condition:
@@ -402,6 +406,7 @@ def check_batch_invariance(model: GenerativeModel, *, profile: str = gs.CI_PROFI
     prop = "batch_invariance"
     caps = model.capabilities
     kind = caps.event.kind
+    tol = caps.batch_tolerance
 
     def test(call: gs.SampleCall, prime: int, split: int) -> None:
         cond = fit_condition(call, caps).condition
@@ -411,8 +416,8 @@ def check_batch_invariance(model: GenerativeModel, *, profile: str = gs.CI_PROFI
         for size in dict.fromkeys((1, prime, None, call.batch_size)):
             other = gs.SampleCall(n, seed, size, cond)
             x = guard(prop, other.text(), model.sample, n, **other.kwargs())
-            if not _agree(x, reference, kind, exact=False):
-                rows = _differing_rows(x, reference, kind)
+            if not _agree(x, reference, kind, exact=False, tolerance=tol):
+                rows = _differing_rows(x, reference, kind, tol)
                 fail(prop, f"samples depend on the batch size: batch_size={size} and "
                            f"batch_size={n} differ in rows {rows[:5]} (max difference "
                            f"{_max_diff(x, reference):.3g})",
@@ -428,7 +433,7 @@ def check_batch_invariance(model: GenerativeModel, *, profile: str = gs.CI_PROFI
         piece = guard(prop, text, lambda: sampling.run(
             model, n - first, seed=seed, start=first, condition=_slice_condition(cond, part)
         ).samples)
-        if not _agree(piece, reference[part], kind, exact=False):
+        if not _agree(piece, reference[part], kind, exact=False, tolerance=tol):
             fail(prop, f"samples {first}..{n - 1} drawn with start={first} differ from the same "
                        "samples of the whole run (a run split across processes would differ)",
                  reproduction=f"{text} vs {ref_call.text()}[{first}:]", n=n, seed=seed,
@@ -437,7 +442,7 @@ def check_batch_invariance(model: GenerativeModel, *, profile: str = gs.CI_PROFI
         chunks = guard(prop, text, lambda: list(model.sample_iter(n, seed=seed, batch_size=prime,
                                                                   condition=cond)))
         streamed = torch.cat(chunks) if chunks else reference[:0]
-        if not _agree(streamed, reference, kind, exact=False):
+        if not _agree(streamed, reference, kind, exact=False, tolerance=tol):
             fail(prop, "sample_iter yields other samples than sample",
                  reproduction=f"{text} vs {ref_call.text()}", n=n, seed=seed)
 
@@ -449,13 +454,15 @@ def check_batch_invariance(model: GenerativeModel, *, profile: str = gs.CI_PROFI
     return ()
 
 
-def _differing_rows(a: torch.Tensor, b: torch.Tensor, kind: EventKind) -> list[int]:
+def _differing_rows(a: torch.Tensor, b: torch.Tensor, kind: EventKind,
+                    tolerance: BatchTolerance | None = None) -> list[int]:
+    tol = tolerance or BatchTolerance()
     if a.shape != b.shape:
         return []
     if kind is EventKind.DISCRETE:
         bad = (a != b).reshape(a.shape[0], -1).any(1)
     else:
-        bad = ~torch.isclose(a, b, rtol=RTOL, atol=ATOL).reshape(a.shape[0], -1).all(1)
+        bad = ~torch.isclose(a, b, rtol=tol.rtol, atol=tol.atol).reshape(a.shape[0], -1).all(1)
     return [int(i) for i in bad.nonzero().reshape(-1)]
 
 
@@ -601,7 +608,8 @@ def check_conditioning(
     kind = subject.capabilities.event.kind
     for c in range(classes):
         rows = labels == c
-        if not _agree(mixed[rows], per_class[c][rows], kind, exact=False):
+        if not _agree(mixed[rows], per_class[c][rows], kind, exact=False,
+                      tolerance=subject.capabilities.batch_tolerance):
             fail(prop, f"sample i with per-sample label {c} differs from sample i of "
                        f"condition={c} (same seed): labels are not applied per sample",
                  reproduction=f"{text} vs model.sample({m}, seed={seed}, condition={c})",
