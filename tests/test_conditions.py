@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -573,3 +574,16 @@ def test_a_bound_composes_into_a_bound() -> None:
     assert not SampleCost.per_step(20).then(decoder).bound
     assert SampleCost.single_pass(bound=True).then(decoder) == SampleCost.fixed_passes(
         2, bound=True)
+
+
+def test_the_conditions_block_of_the_plugin_guide_runs_and_prints_what_it_says(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """docs/writing-a-plugin.md's ``python conditions`` block is executed, so it cannot rot."""
+    page = (TESTS.parent / "docs" / "writing-a-plugin.md").read_text()
+    (block,) = re.findall(r"```python conditions\n(.*?)```", page, flags=re.S)
+    exec(compile(block, "writing-a-plugin.md (conditions)", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    promised = re.findall(r"print\(\w+\.describe\(\)\)\s+# (.*)", block)
+    assert printed == promised
+    assert len(promised) == 6
