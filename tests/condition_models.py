@@ -55,7 +55,7 @@ class Prompted(Model):
 
     def __init__(self, condition: ConditionSpec | None = None, name: str = "prompted") -> None:
         super().__init__(
-            Capabilities(Paradigm.AUTOREGRESSIVE, Likelihood.EXACT, SampleCost.single_pass(),
+            Capabilities(Paradigm.AUTOREGRESSIVE, Likelihood.EXACT, SampleCost.per_token(1),
                          EventSpace.discrete((4,), 5),
                          condition or ConditionSpec.tokens(MAX_IDS, PAD, vocab_size=VOCAB)),
             name=name,
