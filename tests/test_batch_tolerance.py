@@ -85,3 +85,23 @@ def test_a_declared_tolerance_round_trips_and_the_default_is_not_written() -> No
     assert "batch_tolerance" not in caps.to_dict()  # checkpoints read as before
     declared = attrs.evolve(caps, batch_tolerance=BatchTolerance(atol=1e-3, flip_fraction=0.01))
     assert Capabilities.from_dict(declared.to_dict()) == declared
+
+
+# -- the suite and costs declared as upper bounds (tests/condition_models.py) -------------------
+
+
+def test_the_suite_admits_a_model_counting_under_its_declared_bound() -> None:
+    from condition_models import Stopper
+
+    from genproto.testing.properties import check_cost
+
+    assert check_cost(Stopper()) == ()
+
+
+def test_the_suite_rejects_a_model_counting_over_its_declared_bound() -> None:
+    from condition_models import Greedy
+
+    from genproto.testing.properties import check_cost
+
+    with pytest.raises(ContractViolation, match="at most 2 evaluations"):
+        check_cost(Greedy())
