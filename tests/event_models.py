@@ -6,7 +6,7 @@ Each one is exact, so its likelihood can be checked; each samples with one netwo
 * :class:`Pixels`: continuous 3x4x4 images in [-1, 1] (layout image); x = z / 2 with z a
   standard normal truncated to [-2, 2].
 * :class:`Bytes`: discrete 1x4x4 images of 256 levels stored as uint8 (layout image);
-  independent categorical pixels.
+  independent categorical pixels, one network pass each.
 * :class:`Tokens`: variable-length sequences of up to 6 tokens of a 5-token vocabulary
   (pad 0, stop 1, words 2..4); a first-order Markov chain that never draws the padding.
 """
@@ -64,34 +64,39 @@ class Pixels(Model):
 
 
 class Bytes(Model):
-    """Discrete 1x4x4 images of 256 levels stored as uint8: independent categorical pixels."""
+    """Discrete 1x4x4 images of 256 levels stored as uint8: independent categorical pixels,
+    drawn one pixel (one network pass) at a time, as an autoregressive model would."""
 
     event = EventSpace.discrete((1, 4, 4), 256, storage="smallest", layout="image")
 
     def __init__(self) -> None:
         super().__init__(
-            Capabilities(Paradigm.AUTOREGRESSIVE, Likelihood.EXACT, SampleCost.single_pass(),
+            Capabilities(Paradigm.AUTOREGRESSIVE, Likelihood.EXACT, SampleCost.per_token(16),
                          self.event),
             name="bytes",
         )
         with seeded_init(2):
-            self.net = torch.nn.Linear(1, 16 * 256)
+            self.net = torch.nn.Linear(16, 256)  # one-hot pixel position -> logits
 
     def networks(self) -> Mapping[str, torch.nn.Module]:
         return {"net": self.net}
 
-    def _logits(self, rows: int, device: torch.device) -> torch.Tensor:
-        return 3 * self.net(torch.ones(rows, 1, device=device)).view(rows, 16, 256)
+    def _logits(self, position: torch.Tensor) -> torch.Tensor:
+        return 3 * self.net(torch.nn.functional.one_hot(position, 16).float())  # (..., 256)
 
     def sample_batch(self, streams: KeyedStreams, condition: torch.Tensor | None,
                      **options: Any) -> torch.Tensor:
-        levels = streams.categorical(self._logits(len(streams), self.device))  # (B, 16) int64
-        return levels.view(-1, 1, 4, 4)  # int64: the sampler stores it as uint8
+        rows = len(streams)
+        out = torch.empty(rows, 16, dtype=torch.int64, device=self.device)
+        for t in range(16):  # one network evaluation per pixel
+            position = torch.full((rows,), t, dtype=torch.int64, device=self.device)
+            out[:, t] = streams.fork(f"p{t}").categorical(self._logits(position))  # (B,)
+        return out.view(-1, 1, 4, 4)  # int64: the sampler stores it as uint8
 
     def log_likelihood_batch(self, x: torch.Tensor, condition: torch.Tensor | None,
                              streams: KeyedStreams, **options: Any) -> torch.Tensor:
-        logp = self._logits(x.shape[0], x.device).log_softmax(-1)  # (B, 16, 256)
-        return logp.gather(-1, x.flatten(1).unsqueeze(-1)).squeeze(-1).sum(-1)
+        logp = self._logits(torch.arange(16, device=x.device)).log_softmax(-1)  # (16, 256)
+        return logp[torch.arange(16, device=x.device), x.flatten(1)].sum(-1)  # (B,)
 
 
 class Tokens(Model):
