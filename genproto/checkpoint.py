@@ -74,7 +74,12 @@ from genproto.errors import (
     OptionError,
     OptionTypeError,
 )
-from genproto.protocol import PROTOCOL_VERSION, Capabilities, protocol_compatible
+from genproto.protocol import (
+    LEGACY_VERSIONS,
+    PROTOCOL_VERSION,
+    Capabilities,
+    protocol_compatible,
+)
 
 __all__ = [
     "CONFIG_FILE",
@@ -432,7 +437,8 @@ def _check_protocol(version: str, where: Path) -> None:
         f"{where}: checkpoint written for genproto protocol {version!r}, but this genproto "
         f"({genproto.__version__}) implements protocol {PROTOCOL_VERSION!r}"
     )
-    expected = f"protocol {PROTOCOL_VERSION.split('.')[0]}.x up to {PROTOCOL_VERSION}"
+    expected = (f"protocol {PROTOCOL_VERSION.split('.')[0]}.x up to {PROTOCOL_VERSION}, or "
+                f"{' or '.join(LEGACY_VERSIONS)}")
     try:
         theirs = tuple(int(p) for p in version.split("."))
     except ValueError:

@@ -49,6 +49,7 @@ __all__ = [
     "EventKind",
     "EventSpace",
     "GenerativeModel",
+    "LEGACY_VERSIONS",
     "Layout",
     "Likelihood",
     "NoneMeans",
@@ -60,10 +61,20 @@ __all__ = [
     "smallest_storage",
 ]
 
-#: The protocol version this genproto implements, ``MAJOR.MINOR``. A plugin
-#: declaring the same major and a minor not above ours is compatible. 1.1 added
-#: ``CostGrowth.FIXED`` and ``Capabilities.parts`` (hybrids); 1.0 data read unchanged.
-PROTOCOL_VERSION = "1.1"
+#: The protocol version this genproto implements, ``MAJOR.MINOR``. A plugin or
+#: checkpoint declaring the same major and a minor not above ours is compatible, and so is
+#: every version in :data:`LEGACY_VERSIONS`. 1.1 added ``CostGrowth.FIXED`` and
+#: ``Capabilities.parts`` (hybrids). 2.0 (third-party models) added condition kinds
+#: (tokens, text, vector; a class prior; what ``None`` means), cost upper bounds counted
+#: per sample, event value ranges, storage dtypes, layouts and variable-length
+#: sequences, a declared batch tolerance, capabilities that follow the factory options,
+#: names with '-' and '.', per-instance options and ``genproto.distributions.draw``.
+#: Every 2.0 addition has a default that means what 1.x meant, which is why 1.x plugins
+#: and checkpoints keep working unchanged.
+PROTOCOL_VERSION = "2.0"
+
+#: Earlier versions whose plugins and checkpoints this genproto still runs and reads.
+LEGACY_VERSIONS = ("1.0", "1.1")
 
 #: A condition handed to ``sample``/``log_likelihood``, of the model's declared
 #: :class:`ConditionKind`: ``None`` (what it means is :attr:`ConditionSpec.none_means`),
@@ -82,6 +93,8 @@ BatchCondition: TypeAlias = Any
 
 def protocol_compatible(version: str) -> bool:
     """Whether a plugin declaring protocol ``version`` can run under this genproto."""
+    if version in LEGACY_VERSIONS:
+        return True
     ours = tuple(int(p) for p in PROTOCOL_VERSION.split("."))
     try:
         theirs = tuple(int(p) for p in version.split("."))

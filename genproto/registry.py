@@ -579,11 +579,12 @@ class Registry:
             )
         version = entry.capabilities.protocol_version
         if not protocol_compatible(version):
-            from genproto.protocol import PROTOCOL_VERSION
+            from genproto.protocol import LEGACY_VERSIONS, PROTOCOL_VERSION
 
             raise PluginError(
                 f"model {entry.name!r} implements protocol {version}",
-                allowed=f"protocol {PROTOCOL_VERSION.split('.')[0]}.x up to {PROTOCOL_VERSION}",
+                allowed=f"protocol {PROTOCOL_VERSION.split('.')[0]}.x up to {PROTOCOL_VERSION}, "
+                f"or {' or '.join(LEGACY_VERSIONS)}",
                 fix="Upgrade genproto, or install a plugin version made for this genproto",
             )
 

@@ -356,7 +356,7 @@ def test_failure_while_replacing_restores_the_old_checkpoint(
         ({"plugin": "genproto-vae"}, ArgumentTypeError, "must be a PluginInfo"),
         ({"capabilities": CAPS.to_dict()}, ArgumentTypeError, "Capabilities"),
         (
-            {"capabilities": attrs.evolve(CAPS, protocol_version="2.0")},
+            {"capabilities": attrs.evolve(CAPS, protocol_version="3.0")},
             InvalidArgumentError,
             "protocol_version is not readable",
         ),
@@ -476,9 +476,10 @@ def _protocol(version: str) -> Callable[[dict[str, Any]], None]:
 @pytest.mark.parametrize(
     ("version", "phrase"),
     [
-        ("2.0", "Upgrade genproto"),  # a newer major
-        ("1.7", "Upgrade genproto"),  # a newer minor
+        ("3.0", "Upgrade genproto"),  # a newer major
+        ("2.7", "Upgrade genproto"),  # a newer minor
         ("0.3", "re-save it"),  # an older major
+        ("1.7", "re-save it"),  # an older major, beyond the 1.x versions still read
         ("one.zero", "not MAJOR.MINOR"),
     ],
 )

@@ -136,3 +136,12 @@ def test_the_page_says_what_is_off_limits_and_what_seed_means() -> None:
                    "`exact_determinism`", "`--seed S`", "`--profile ci`", "`--property P`",
                    "`INCONCLUSIVE`", "converted to the event's float32"):
         assert phrase in text, phrase
+
+
+def test_the_prompted_token_example_runs() -> None:
+    """The second worked example (a text prompt, variable-length tokens, a cost bound) runs
+    as printed: batch-size invariant, counted under its bound, normalised per prompt."""
+    (block,) = [body for lang, info, body in _blocks() if (lang, info) == ("python", "prompted")]
+    namespace: dict[str, object] = {}
+    exec(compile(block, "writing-a-plugin.md (prompted)", "exec"), namespace)
+    assert "Prompted" in namespace

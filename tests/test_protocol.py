@@ -142,6 +142,17 @@ def test_protocol_versions() -> None:
     assert not protocol_compatible("1")
 
 
+def test_protocol_1_plugins_and_checkpoints_stay_compatible_under_2() -> None:
+    from genproto.protocol import LEGACY_VERSIONS
+
+    assert PROTOCOL_VERSION == "2.0"
+    assert LEGACY_VERSIONS == ("1.0", "1.1")
+    for version in LEGACY_VERSIONS:
+        assert protocol_compatible(version)
+    assert not protocol_compatible("1.2")  # never released
+    assert not protocol_compatible("0.9")
+
+
 def test_public_names_are_reexported() -> None:
     for name in ("Capabilities", "GenerativeModel", "Likelihood", "Paradigm", "SampleCost"):
         assert getattr(genproto, name) is getattr(genproto.protocol, name)
