@@ -38,7 +38,8 @@ FUZZ = settings(
 
 WILD = st.one_of(
     st.none(), st.booleans(),
-    st.integers(-(2**70), 2**70), st.sampled_from([0, 1, -1, 2**31, 2**63, -(2**63)]),
+    # small ints, and huge ones no call can accept (a valid n of 10^7 is legal but slow)
+    st.integers(-1000, 1000), st.sampled_from([0, 1, -1, 2**40, 2**63, -(2**63), 2**70]),
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([1e-324, 5e-324, 1e-300, 1e38, 3.5e38, 1e308, -0.0]),
     st.text(max_size=5), st.lists(st.integers(-3, 20), max_size=4),
