@@ -145,8 +145,9 @@ class PriorDice(Dice):
 
     def __init__(self, prior: tuple[float, ...] = PRIOR) -> None:
         super().__init__()
-        self._capabilities = attrs.evolve(
-            self.capabilities, condition=ConditionSpec(2, "class", prior=prior))
+        self._capabilities = attrs.evolve(  # per_token(1): an autoregressive model's cost grows
+            self.capabilities, condition=ConditionSpec(2, "class", prior=prior),
+            cost=SampleCost.per_token(1))
 
 
 class GuidedDice(Dice):
@@ -158,7 +159,8 @@ class GuidedDice(Dice):
     def __init__(self) -> None:
         super().__init__()
         self._capabilities = attrs.evolve(
-            self.capabilities, condition=ConditionSpec(2, "class", none_means=NoneMeans.NULL))
+            self.capabilities, condition=ConditionSpec(2, "class", none_means=NoneMeans.NULL),
+            cost=SampleCost.per_token(1))
         self.seen: list[Any] = []
 
     def _guided(self, condition: torch.Tensor | None, rows: int) -> torch.Tensor:

@@ -14,11 +14,16 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import attrs
+import condition_models
+import event_models
 import numpy as np
 import torch
 
-from genproto import Likelihood, Paradigm
+from genproto import Capabilities, EventSpace, Likelihood, Paradigm, SampleCost
 from genproto.data import toy2d
+from genproto.model import Model
+from genproto.protocol import BatchTolerance
 from genproto.streams import KeyedStreams
 from genproto.testing.reference import (
     Categorical,
@@ -402,6 +407,93 @@ class FloatLevels(Categorical):
         return super().sample_batch(streams, condition, **options).float()
 
 
+# protocol 2: a model that breaks one of its new declarations (range, stop/pad, cost bound,
+# batch tolerance) or does not follow a condition of a new kind; each changes one method of a
+# correct model in tests/event_models.py or tests/condition_models.py
+
+
+class OutOfRange(event_models.Pixels):
+    """Declares images in [-1, 1] but scales them by 1.5: values up to 1.5."""
+
+    def sample_batch(self, streams: KeyedStreams, condition: torch.Tensor | None,
+                     **options: Any) -> torch.Tensor:
+        return 1.5 * super().sample_batch(streams, condition, **options)
+
+
+class Unpadded(event_models.Tokens):
+    """Keeps drawing tokens after a row's stop token instead of padding."""
+
+    def sample_batch(self, streams: KeyedStreams, condition: torch.Tensor | None,
+                     **options: Any) -> torch.Tensor:
+        rows, length = len(streams), event_models.MAX_LENGTH
+        previous = torch.full((rows,), event_models.VOCABULARY, dtype=torch.int64)
+        out = torch.empty(rows, length, dtype=torch.int64)
+        for t in range(length):
+            out[:, t] = streams.fork(f"t{t}").categorical(self._log_probs(previous))
+            previous = out[:, t]
+        return out
+
+
+class DriftsAtBatchOne(GaussianMixture):
+    """Declares a batch tolerance of 1e-3 but moves every sample drawn in a batch of one row
+    by 1e-2 (float drift beyond what it declares)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._capabilities = attrs.evolve(self.capabilities,
+                                          batch_tolerance=BatchTolerance(atol=1e-3))
+
+    def sample_batch(self, streams: KeyedStreams, condition: torch.Tensor | None,
+                     **options: Any) -> torch.Tensor:
+        out = super().sample_batch(streams, condition, **options)
+        return out + 1e-2 if len(streams) == 1 else out
+
+
+class IgnoresPrompt(condition_models.Prompted):
+    """A prompted model that always uses the null prompt, whatever it is given."""
+
+    def ids(self, condition: Any, rows: int) -> torch.Tensor:
+        return super().ids(None, rows)
+
+
+class FlippedEmbedding(condition_models.Steered):
+    """Samples follow the embedding e; the likelihood reads -e (a sign lost on one side)."""
+
+    def log_likelihood_batch(self, x: torch.Tensor, condition: Any, streams: KeyedStreams,
+                             **options: Any) -> torch.Tensor:
+        flipped = None if condition is None else -condition
+        return super().log_likelihood_batch(x, flipped, streams, **options)
+
+
+class TruncatedPlane(Model):
+    """A correct model on a declared range: x = z / 2 in [-1, 1]^2, z a standard normal
+    truncated to [-2, 2]; exact. Its samples reach the range ends, so the quadrature box the
+    suite widens around them must be cut at the range (outside it x is an InputError)."""
+
+    event = EventSpace.continuous((2,), low=-1.0, high=1.0, layout="points")
+
+    def __init__(self) -> None:
+        super().__init__(
+            Capabilities(Paradigm.FLOW, Likelihood.EXACT, SampleCost.single_pass(), self.event),
+            name="truncated_plane",
+        )
+        self.net = event_models.Half()
+
+    def networks(self) -> Mapping[str, torch.nn.Module]:
+        return {"net": self.net}
+
+    def sample_batch(self, streams: KeyedStreams, condition: torch.Tensor | None,
+                     **options: Any) -> torch.Tensor:
+        return self.net(streams.truncated_normal(2.0, 2))  # (B, 2)
+
+    def log_likelihood_batch(self, x: torch.Tensor, condition: torch.Tensor | None,
+                             streams: KeyedStreams, **options: Any) -> torch.Tensor:
+        z = 2 * x.double()  # (B, 2); p(x) = 2 phi(2x) / (Phi(2) - Phi(-2)) per value
+        mass = math.erf(2 / math.sqrt(2))
+        per_value = -0.5 * z**2 - 0.5 * math.log(2 * math.pi) + math.log(2 / mass)
+        return per_value.sum(1).float()
+
+
 #: name -> (factory, property that must catch it, phrase in its message, check_model kwargs)
 BROKEN: Mapping[str, tuple[Callable[[], Any], str, str, dict[str, Any]]] = {
     # the issue's list
@@ -452,6 +544,15 @@ BROKEN: Mapping[str, tuple[Callable[[], Any], str, str, dict[str, Any]]] = {
     # the engine's refusal of a sampler's output, under shape
     "samples_nan": (SamplesNaN, "shape", "sample_batch returned NaN", {}),
     "float_levels": (FloatLevels, "shape", "for a discrete event", {}),
+    # protocol 2: each new declaration broken once
+    "sample_out_of_range": (OutOfRange, "shape", "the declared range", {}),
+    "padding_broken": (Unpadded, "shape", "stop", {}),
+    "cost_over_bound": (condition_models.Greedy, "cost", "at most 2 evaluations", {}),
+    "drift_beyond_tolerance": (DriftsAtBatchOne, "batch_invariance",
+                               "depend on the batch size", {}),
+    "ignores_prompt": (IgnoresPrompt, "conditioning", "ignores its condition", {}),
+    "likelihood_flips_embedding": (FlippedEmbedding, "conditioning",
+                                   "do not follow the condition", {}),
     # mistake 4: which side is off, when it can be told
     "wide_sampler_known_density": (WideSampler, "likelihood", "the sampler is the side that is off",
                                    {"exact_log_prob": EXACT}),
@@ -476,4 +577,10 @@ MISTAKES: Mapping[str, tuple[str, tuple[str, ...]]] = {
         "likelihood_values", ("likelihood_nan", "likelihood_plus_inf"),
     ),
     "sample_batch returns NaN or a wrong dtype": ("shape", ("samples_nan", "float_levels")),
+    "samples outside the declared event (a range, the stop/pad rule)": (
+        "shape", ("sample_out_of_range", "padding_broken"),
+    ),
+    "a prompt or an embedding not followed": (
+        "conditioning", ("ignores_prompt", "likelihood_flips_embedding"),
+    ),
 }

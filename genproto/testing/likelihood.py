@@ -63,7 +63,16 @@ from hypothesis import strategies as st
 
 from genproto.errors import ContractViolation, LikelihoodUnavailable, PluginError
 from genproto.model import Model
-from genproto.protocol import Condition, EventKind, GenerativeModel, Likelihood
+from genproto.protocol import (
+    Condition,
+    ConditionKind,
+    ConditionSpec,
+    EventKind,
+    EventSpace,
+    GenerativeModel,
+    Likelihood,
+    NoneMeans,
+)
 from genproto.streams import KeyedStreams
 from genproto.testing import stats
 from genproto.testing import strategies as gs
@@ -81,7 +90,11 @@ from genproto.testing._core import (
     resolve,
     run_given,
 )
-from genproto.testing.properties import default_condition
+from genproto.testing.properties import (
+    default_condition,
+    example_conditions,
+    per_sample_condition,
+)
 
 __all__ = [
     "BOUND_MASS_SLACK",
@@ -93,6 +106,7 @@ __all__ = [
     "LL_ATOL",
     "LL_RTOL",
     "MAX_EVENTS",
+    "MAX_RAW_EVENTS",
     "MAX_QUADRATURE_DIMS",
     "check_exact_determinism",
     "check_likelihood",
@@ -103,6 +117,8 @@ PROP = "likelihood"
 
 #: Largest discrete space that is enumerated (``levels ** dimension``).
 MAX_EVENTS = 4096
+#: Most level combinations enumerated to filter a variable-length sequence's valid ones from.
+MAX_RAW_EVENTS = 2**18
 #: Largest continuous dimension that is integrated by quadrature.
 MAX_QUADRATURE_DIMS = 2
 #: |logsumexp over all events| allowed for an exact likelihood (float32 sums), in nats.
@@ -209,28 +225,75 @@ def _probe_points(
     own = guard(prop, text, model.sample, n, seed=seed, condition=cond)
     event = model.capabilities.event
     draws = KeyedStreams(seed, torch.arange(n - own_rows)).fork("probe points")
-    if event.kind is EventKind.DISCRETE:
-        other = draws.randint(event.levels or 2, *event.shape).to(own.device)
+    if event.is_sequence:
+        other = _sequences(event, draws).to(own.device, own.dtype)
+        how = "random valid sequences (tokens, then the stop, then padding)"
+    elif event.kind is EventKind.DISCRETE:
+        other = draws.randint(event.levels or 2, *event.shape).to(own.device, own.dtype)
         how = "uniform levels"
     else:
         lo, hi = own.amin(0), own.amax(0)
         lo, hi = lo - (hi - lo) / 10, hi + (hi - lo) / 10
+        lo, hi = _in_range(event, lo, hi)
         u = draws.uniform(*event.shape).to(own.device)
         other = lo + u * (hi - lo)
         how = "points uniform in the samples' box"
+        if event.low is not None or event.high is not None:
+            how += " within the declared range"
     points = torch.empty_like(own)
     mine = torch.arange(n, device=own.device) % 4 == 0  # rows 0, 4, 8, ...: own; the rest spread
     points[mine] = own[mine]
     points[~mine] = other
+    # only events of the declared space: a spread row outside it (a range end, the stop/pad
+    # rule) would be an InputError, not a value; the model's own sample stands in for it
+    outside = ~event.contains(points.cpu()).to(points.device)
+    points[outside] = own[outside]
     return points, f"x = {text} (rows not divisible by 4 replaced by {how})"
 
 
+def _in_range(event: EventSpace, low: torch.Tensor, high: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A box clipped to the event's declared value range (no clipping where none is declared)."""
+    if event.low is not None:
+        low, high = low.clamp(min=event.low), high.clamp(min=event.low)
+    if event.high is not None:
+        low, high = low.clamp(max=event.high), high.clamp(max=event.high)
+    return low, high
+
+
+def _sequences(event: EventSpace, draws: KeyedStreams) -> torch.Tensor:
+    """One valid sequence per stream row: a length 1..L, words (tokens other than stop and pad)
+    before the stop, padding after it; a row of length L may end with a word (cut, never
+    stopped)."""
+    length = event.shape[0]
+    stop, pad = event.stop or 0, event.pad or 0
+    words = torch.tensor([t for t in range(event.levels or 2) if t not in (stop, pad)],
+                         dtype=torch.int64)
+    rows = len(draws)
+    position = torch.arange(length)  # (L,)
+    if words.numel():
+        used = draws.fork("length").randint(length + 1)[:, None]  # (B, 1): 0..L words
+        word = words[draws.fork("words").randint(int(words.numel()), length)]  # (B, L)
+    else:
+        used = torch.zeros(rows, 1, dtype=torch.int64)
+        word = torch.full((rows, length), stop)
+    return torch.where(position < used, word, torch.where(position == used, stop, pad))
+
+
+def _marginal_none(spec: ConditionSpec | None) -> bool:
+    """Whether ``condition=None`` is a class marginal the engine computes with one call per
+    class (so the value checks use fewer rows for it)."""
+    return (spec is not None and not spec.required and spec.kind is ConditionKind.CLASS
+            and spec.none_means is NoneMeans.MARGINAL)
+
+
 def _value_conditions(model: GenerativeModel, n: int) -> list[Condition]:
-    """The conditions the value checks use: the default one, per-sample labels, the marginal."""
+    """The conditions the value checks use: the default one, per-sample conditions, and
+    ``None`` (the class marginal, or the null condition) where it is allowed."""
     spec = model.capabilities.condition
     out: list[Condition] = [default_condition(model.capabilities)]
     if spec is not None:
-        out.append(torch.arange(n) % spec.num_classes)
+        out.append(per_sample_condition(spec, n))
         if not spec.required and None not in out:
             out.append(None)
     return out
@@ -255,10 +318,10 @@ def check_likelihood_values(model: GenerativeModel, *, profile: str = gs.CI_PROF
                             "log_likelihood raises LikelihoodUnavailable)")
     n, seed = 48, fixed_seed()
     conditions = _value_conditions(model, n)
-    keyed = conditions[-1] if caps.condition is not None else conditions[0]
+    keyed = conditions[1] if caps.condition is not None else conditions[0]  # per-sample
     for cond in conditions:
         x, made = _probe_points(prop, model, n, seed, cond)
-        if cond is None and caps.condition is not None:  # the marginal: C calls a batch
+        if cond is None and _marginal_none(caps.condition):  # the marginal: C calls a batch
             x, made = x[:16], f"{made}; x = x[:16]"
         call = call_text("log_likelihood", X, condition=cond)
         try:
@@ -307,7 +370,7 @@ def check_exact_determinism(model: GenerativeModel, *, profile: str = gs.CI_PROF
                             "seed (likelihood_values checks it is reproducible for one seed)")
     n, seed = 48, fixed_seed(5)
     spec = caps.condition
-    cond: Condition = None if spec is None else torch.arange(n) % spec.num_classes
+    cond: Condition = None if spec is None else per_sample_condition(spec, n)
     x, made = _probe_points(prop, model, n, seed, cond)
     keyed = isinstance(model, Model)
     base = {"seed": 0} if keyed else {}
@@ -317,7 +380,11 @@ def check_exact_determinism(model: GenerativeModel, *, profile: str = gs.CI_PROF
            "Likelihood.ESTIMATE or BOUND")
 
     def rotated(t: Condition, shift: int) -> Condition:
-        return torch.roll(t, shift, 0) if isinstance(t, torch.Tensor) else t
+        if isinstance(t, torch.Tensor):
+            return torch.roll(t, shift, 0)
+        if isinstance(t, list):  # per-sample texts
+            return t[-shift:] + t[:-shift]
+        return t
 
     def test(other_seed: int, shift: int, batch_size: int | None) -> None:
         # 1. another seed, the same rows in the same batches
@@ -406,12 +473,12 @@ def check_likelihood(
     # the known density first: where it holds, a disagreement with the sampler is the sampler's
     known = _check_known(subject, exact_log_prob, notes) if exact_log_prob is not None else False
     event = subject.capabilities.event
-    if event.kind is EventKind.DISCRETE and (event.levels or 0) ** event.dimension <= MAX_EVENTS:
+    if event.kind is EventKind.DISCRETE and _enumerable(event):
         _check_discrete(subject, notes, known)
     elif event.kind is EventKind.CONTINUOUS and event.dimension <= MAX_QUADRATURE_DIMS:
         _check_continuous(subject, notes, known)
     else:
-        size = (f"{event.levels}^{event.dimension} events" if event.kind is EventKind.DISCRETE
+        size = (f"{_space_size(event)} events" if event.kind is EventKind.DISCRETE
                 else f"{event.dimension} continuous dimensions")
         notes.append(f"normalisation and sampler consistency: the event space ({size}) is too "
                      f"large to sum or integrate (limits: {MAX_EVENTS} discrete events, "
@@ -463,35 +530,83 @@ def _check_own_samples(
 
 
 def _conditions(model: GenerativeModel) -> list[Condition]:
-    """Conditions whose normalisation is checked: every class (up to 10) and the marginal."""
+    """Conditions whose normalisation is checked: every class (up to 10), or a few prompts,
+    texts or embeddings (:func:`~genproto.testing.properties.example_conditions`), and
+    ``None`` where allowed (the class marginal, or the null condition)."""
     spec = model.capabilities.condition
     if spec is None:
         return [None]
-    out: list[Condition] = list(range(min(spec.num_classes, 10)))
+    out: list[Condition] = list(example_conditions(spec, 10))
     if not spec.required:
         out.append(None)
     return out
 
 
+def _uncovered(model: GenerativeModel) -> list[Condition]:
+    """The checked conditions whose samples the reference samples (:func:`_marginal_labels`)
+    need not reach: every one but a class of positive prior when ``None`` or the stratified
+    labels are the class marginal; none for an unconditional model."""
+    spec = model.capabilities.condition
+    if spec is None:
+        return []
+    marginal = spec.kind is ConditionKind.CLASS and (
+        spec.required or spec.none_means is NoneMeans.MARGINAL)
+    weights = dict(_class_weights(spec)) if spec.kind is ConditionKind.CLASS else {}
+    return [c for c in _conditions(model) if c is not None
+            and not (marginal and isinstance(c, int) and c in weights)]
+
+
+def _class_weights(spec: ConditionSpec) -> list[tuple[int, float]]:
+    """``(class, p(c))`` for the classes of positive prior probability."""
+    return [(c, p) for c, p in enumerate(spec.class_prior) if p > 0]
+
+
 def _marginal_labels(model: GenerativeModel, n: int) -> Condition:
-    """Labels that draw from the uniform class marginal (stratified when a class is required)."""
+    """The condition whose samples the reference density :func:`_marginal_ll` describes.
+
+    ``None`` wherever it is allowed: the engine draws each sample's class from the prior (a
+    marginal), or it is the model's own null condition (``NoneMeans.NULL``, not a marginal:
+    the same ``None`` goes to ``log_likelihood``). A required class condition: labels
+    stratified over the class prior (``torch.arange(n) % C`` when it is uniform); another
+    required kind: its default condition (there is no marginal over prompts)."""
     spec = model.capabilities.condition
     if spec is None or not spec.required:
         return None
-    return torch.arange(n) % spec.num_classes
+    if spec.kind is not ConditionKind.CLASS:
+        return default_condition(model.capabilities)
+    if spec.uniform_prior:
+        return torch.arange(n) % spec.num_classes
+    # low-discrepancy quantiles u_i spread over the prior's cumulative intervals
+    cumulative = torch.tensor(spec.class_prior, dtype=torch.float64).cumsum(0)
+    u = (torch.arange(n, dtype=torch.float64) * 0.6180339887498949 + 0.5) % 1.0
+    return torch.bucketize(u, cumulative, right=True).clamp(max=spec.num_classes - 1)
 
 
 def _marginal_ll(model: GenerativeModel, x: torch.Tensor) -> torch.Tensor:
-    """log of the uniform class marginal, ``log (1/C) sum_c p(x|c)`` (``p(x)`` if unconditional)."""
+    """The log-density of what :func:`_marginal_labels` samples: ``log_likelihood(x, None)``
+    where ``None`` is allowed (the engine's prior-weighted marginal, or the null condition);
+    for a required class condition ``log sum_c p(c) p(x|c)`` over the classes of positive
+    prior (uniform: ``log (1/C) sum_c p(x|c)``); for another required kind, ``p(x|default)``."""
     spec = model.capabilities.condition
     if spec is None or not spec.required:
         return _ll(model, x, None).double()
-    per_class = torch.stack([_ll(model, x, c).double() for c in range(spec.num_classes)])
-    return torch.logsumexp(per_class, dim=0) - math.log(spec.num_classes)
+    if spec.kind is not ConditionKind.CLASS:
+        return _ll(model, x, default_condition(model.capabilities)).double()
+    weights = _class_weights(spec)
+    per_class = torch.stack([_ll(model, x, c).double() + math.log(p) for c, p in weights])
+    return torch.logsumexp(per_class, dim=0)
 
 
-def _name(condition: Condition) -> str:
-    return "the class marginal" if condition is None else f"class {condition}"
+def _name(condition: Condition, spec: ConditionSpec | None = None) -> str:
+    if condition is None:
+        if spec is not None and spec.none_means is NoneMeans.NULL:
+            return "the null condition"
+        return "the class marginal"  # an unconditional model's p(x) is its own marginal
+    if isinstance(condition, int):
+        return f"class {condition}"
+    if isinstance(condition, torch.Tensor):
+        return f"condition {condition.tolist()}"
+    return f"condition {condition!r}"
 
 
 def _check_total(kind: Likelihood, total: float, where: str, how: str) -> None:
@@ -523,16 +638,45 @@ def where_hint(where: str) -> str:
 # -- small discrete spaces --------------------------------------------------------------------
 
 
+def _valid_sequences(event: EventSpace) -> int:
+    """How many sequences the stop/pad rule allows: k words (tokens other than stop and
+    pad) then the stop, for k < L, and the L-word rows that never stopped."""
+    words: int = (event.levels or 2) - len({event.stop, event.pad})
+    length = event.shape[0]
+    return int(sum(words**k for k in range(length))) + int(words**length)
+
+
+def _space_size(event: EventSpace) -> str:
+    if event.is_sequence:
+        return f"{_valid_sequences(event)} valid sequences of {event.levels}^{event.dimension}"
+    return f"{event.levels}^{event.dimension}"
+
+
+def _enumerable(event: EventSpace) -> bool:
+    """Small enough to sum over: at most MAX_EVENTS events (a sequence: valid ones, filtered
+    with ``event.contains`` from at most MAX_RAW_EVENTS level combinations)."""
+    raw: int = (event.levels or 0) ** event.dimension
+    if event.is_sequence:
+        return raw <= MAX_RAW_EVENTS and _valid_sequences(event) <= MAX_EVENTS
+    return raw <= MAX_EVENTS
+
+
 def _check_discrete(model: GenerativeModel, notes: list[str], known: bool) -> None:
     caps = model.capabilities
     event = caps.event
     levels = event.levels or 2
-    events = stats.enumerate_events(event.shape, levels)  # (K, *shape)
+    events = stats.enumerate_events(event.shape, levels)  # (levels^D, *shape)
+    # raw event number -> row of ``events`` (-1: not an event of the space, e.g. a sequence
+    # breaking the stop/pad rule, which log_likelihood refuses and no sampler may draw)
+    keep = event.contains(events)
+    row_of = torch.where(keep, keep.long().cumsum(0) - 1, -1)
+    events = events[keep]  # (K, *shape)
     k = events.shape[0]
     for c in _conditions(model):
         lp = _ll(model, events, c).double()
         total = float(torch.logsumexp(lp, 0).exp())
-        _check_total(caps.likelihood, total, f"all {k} events of {_name(c)}", "sum")
+        where = f"all {k} events of {_name(c, caps.condition)}"
+        _check_total(caps.likelihood, total, where, "sum")
     if caps.likelihood is not Likelihood.EXACT:
         return
     # sampler consistency, on the class marginal
@@ -542,7 +686,11 @@ def _check_discrete(model: GenerativeModel, notes: list[str], known: bool) -> No
     text = call_text("sample", n, seed=fixed_seed(), condition=labels)
     x = guard(PROP, text, model.sample, n, seed=fixed_seed(), condition=labels)
     powers = levels ** torch.arange(event.dimension - 1, -1, -1, dtype=torch.int64)
-    index = (x.reshape(n, -1).long() * powers).sum(1)  # (n,) event number of each sample
+    index = row_of[(x.reshape(n, -1).long().cpu() * powers).sum(1)]  # (n,) each sample's row
+    if bool((index < 0).any()):
+        row = int((index < 0).nonzero()[0, 0])
+        fail(PROP, f"the sampler drew {x[row].tolist()} (row {row}), not an event of the "
+                   f"declared space ({event.describe()})", reproduction=text)
     counts = torch.bincount(index, minlength=k)
     prob = lp.exp()
     if bool((prob[index] == 0).any()):
@@ -590,8 +738,17 @@ def _check_continuous(model: GenerativeModel, notes: list[str], known: bool) -> 
     pilot = guard(PROP, pilot_text, model.sample, 2000, seed=fixed_seed(1), condition=labels)
     flat = pilot.reshape(2000, dims).double()
     lo, hi = torch.quantile(flat, 0.001, dim=0), torch.quantile(flat, 0.999, dim=0)
+    peaks: dict[str, torch.Tensor] = {}
+    for c in _uncovered(model):  # conditions the marginal's samples may not reach
+        c_text = call_text("sample", 2000, seed=fixed_seed(1), condition=c)
+        own = guard(PROP, c_text, model.sample, 2000, seed=fixed_seed(1), condition=c)
+        peaks[str(c)] = own.reshape(2000, dims).double()
+        lo = torch.minimum(lo, torch.quantile(peaks[str(c)], 0.001, dim=0))
+        hi = torch.maximum(hi, torch.quantile(peaks[str(c)], 0.999, dim=0))
     width = (hi - lo).clamp_min(1e-3)
-    low, high = lo - width / 2, hi + width / 2
+    # the box the samples span, widened by half; within a declared range (the domain of the
+    # density: what lies outside it is an InputError, and a range end cuts no mass off)
+    low, high = _in_range(event, lo - width / 2, hi + width / 2)
 
     def density(c: Condition) -> Callable[[torch.Tensor], torch.Tensor]:
         def log_p(points: torch.Tensor) -> torch.Tensor:
@@ -603,13 +760,15 @@ def _check_continuous(model: GenerativeModel, notes: list[str], known: bool) -> 
 
     grids: dict[str, tuple[stats.Grid, stats.Grid]] = {}
     for c in _conditions(model):
-        pair = _quadrature(density(c), low, high, dims, pilot.reshape(2000, dims))
+        peak = peaks.get(str(c), pilot.reshape(2000, dims))
+        pair = _quadrature(density(c), low, high, dims, peak)
         if isinstance(pair, str):
-            notes.append(Inconclusive(f"normalisation of {_name(c)}: {pair}"))
+            notes.append(Inconclusive(f"normalisation of {_name(c, caps.condition)}: {pair}"))
             continue
         coarse, fine = pair
         _check_total(caps.likelihood, fine.total,
-                     f"{_name(c)} (box {_box(low, high)}, {fine.size}^{dims} points)", "integral")
+                     f"{_name(c, caps.condition)} (box {_box(low, high)}, "
+                     f"{fine.size}^{dims} points)", "integral")
         grids[str(c)] = pair
     if caps.likelihood is not Likelihood.EXACT:
         return

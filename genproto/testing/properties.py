@@ -11,15 +11,16 @@ statistical ``likelihood``) live in :mod:`genproto.testing.likelihood`.
 property           what is checked
 =================  =====================================================================
 conformance        isinstance GenerativeModel; capabilities well-formed and consistent
-shape              shape (n, *event.shape), dtype, device, support, for n = 0, 1, primes,
-                   more than one batch
+shape              shape (n, *event.shape), dtype, device, support (levels, the declared
+                   range, the stop/pad rule), for n = 0, 1, primes, more than one batch
 determinism        same seed, same samples; different seeds differ; global RNGs neither
                    read nor changed; ``seed=None`` reports a seed that replays
 batch_invariance   samples independent of batch_size, of a split with ``start`` and of
                    streaming
 cost               evaluations the sampler counts == the declared SampleCost, per setting;
                    no output from networks the hooks cannot see
-conditioning       samples follow the asked class; bad conditions raise ConditionError
+conditioning       samples follow the asked condition (every kind); bad conditions raise
+                   ConditionError
 bad_input          bad n, seed, batch_size, options and x raise the documented typed error
 side_effects       on a freshly built model, from its first sample and log_likelihood
                    calls on: inputs, parameters, buffers, train/eval modes and global
@@ -37,7 +38,7 @@ from __future__ import annotations
 import math
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -47,9 +48,12 @@ from genproto.errors import GenprotoError, OptionError
 from genproto.model import Model
 from genproto.options import Option
 from genproto.protocol import (
+    STORAGE_DTYPES,
     BatchTolerance,
     Capabilities,
     Condition,
+    ConditionKind,
+    ConditionSpec,
     CostGrowth,
     EventKind,
     GenerativeModel,
@@ -91,7 +95,11 @@ __all__ = [
     "check_shape",
     "check_side_effects",
     "default_condition",
+    "example_conditions",
     "fit_condition",
+    "per_sample_condition",
+    "slice_condition",
+    "stack_conditions",
 ]
 
 #: Relative tolerance for float samples that should agree (batch invariance).
@@ -102,20 +110,108 @@ ATOL = 1e-5
 _MEMBERS = ("name", "capabilities", "cost", "sample", "log_likelihood", "save")
 
 
+#: Distinct conditions tried where a kind has no natural list (tokens, text, vector).
+EXAMPLE_CONDITIONS = 4
+
+
+def example_conditions(spec: ConditionSpec, count: int = EXAMPLE_CONDITIONS) -> list[Condition]:
+    """Up to ``count`` distinct conditions of ``spec``'s kind, each one value for all samples:
+    classes ``0, 1, ...``; prompts of one repeated id (``[1, 1]``, ``[2, 2]``, ... never the
+    pad, at most ``max_length`` long, all of one length); the texts ``"a"``, ``"b"``, ...;
+    the embeddings 0, +1, -1, +2, ... (every value the same)."""
+    kind = spec.kind
+    if kind is ConditionKind.CLASS:
+        return list(range(min(spec.num_classes, count)))
+    if kind is ConditionKind.TOKENS:
+        length = min(2, spec.max_length or 1)
+        top = spec.vocab_size if spec.vocab_size is not None else gs.UNDECLARED_VOCABULARY
+        ids = [i for i in range(top) if i != spec.pad_id] or [int(spec.pad_id or 0)]
+        return [torch.full((length,), i, dtype=torch.int64) for i in ids[:count]]
+    if kind is ConditionKind.TEXT:
+        return list("abcdefghijklmnopqrstuvwxyz"[:count])
+    levels = [0.0] + [sign * k for k in range(1, count) for sign in (1.0, -1.0)]
+    return [torch.full(tuple(spec.shape or ()), v) for v in levels[:count]]
+
+
+def stack_conditions(spec: ConditionSpec, values: Sequence[Condition]) -> Condition:
+    """Per-sample conditions made of one single condition per sample (as
+    :func:`example_conditions` gives them): labels, ``(n, L)`` ids, ``(n, *shape)``
+    embeddings or a list of n str."""
+    if spec.kind is ConditionKind.CLASS:
+        return torch.tensor([int(v) for v in values], dtype=torch.int64)  # type: ignore[arg-type]
+    if spec.kind is ConditionKind.TEXT:
+        return [str(v) for v in values]
+    tensors = [v for v in values if isinstance(v, torch.Tensor)]
+    if not tensors:
+        shape = (0, 1) if spec.kind is ConditionKind.TOKENS else (0, *(spec.shape or ()))
+        return torch.zeros(shape, dtype=torch.int64 if spec.kind is ConditionKind.TOKENS
+                           else torch.float32)
+    return torch.stack(tensors)
+
+
+def per_sample_condition(spec: ConditionSpec, n: int) -> Condition:
+    """``n`` per-sample conditions cycling through the examples: ``torch.arange(n) % C``
+    labels for classes (every class), else :func:`example_conditions` in turn."""
+    if spec.kind is ConditionKind.CLASS:
+        return torch.arange(n) % spec.num_classes
+    examples = example_conditions(spec)
+    return stack_conditions(spec, [examples[i % len(examples)] for i in range(n)])
+
+
 def default_condition(caps: Capabilities) -> Condition:
-    """``None``, or class 0 for a model whose condition is required."""
+    """``None``, or for a model whose condition is required one value of its kind (class 0,
+    a prompt of id 1, the text "a", the zero embedding: :func:`example_conditions`' first)."""
     spec = caps.condition
-    return 0 if spec is not None and spec.required else None
+    if spec is None or not spec.required:
+        return None
+    return example_conditions(spec, 1)[0]
 
 
 def fit_condition(call: gs.SampleCall, caps: Capabilities) -> gs.SampleCall:
-    """``call`` with its condition made valid for ``caps`` (class 0 where one is required)."""
+    """``call`` with its condition made valid for ``caps`` (:func:`default_condition` where
+    one is required)."""
     spec = caps.condition
     if spec is None and call.condition is not None:
         return gs.SampleCall(call.n, call.seed, call.batch_size, None)
     if spec is not None and spec.required and call.condition is None:
-        return gs.SampleCall(call.n, call.seed, call.batch_size, 0)
+        return gs.SampleCall(call.n, call.seed, call.batch_size, default_condition(caps))
     return call
+
+
+def is_per_sample(condition: Condition, spec: ConditionSpec | None) -> bool:
+    """Whether ``condition`` holds one value per sample (labels, ``(n, L)`` ids, ``(n,
+    *shape)`` embeddings, a list of str), so that a part of the run takes its rows."""
+    if spec is None or condition is None or isinstance(condition, str | int):
+        return False
+    if isinstance(condition, torch.Tensor):
+        if spec.kind is ConditionKind.TOKENS:
+            return condition.ndim == 2
+        if spec.kind is ConditionKind.VECTOR:
+            return condition.ndim == len(spec.shape or ()) + 1
+        return condition.ndim == 1
+    return True  # a list: labels or strings
+
+
+def slice_condition(condition: Condition, rows: slice, spec: ConditionSpec | None) -> Condition:
+    """The rows of a per-sample condition (anything else is the same for every sample)."""
+    if not is_per_sample(condition, spec):
+        return condition
+    return condition[rows]  # type: ignore[index]
+
+
+def copy_condition(condition: Condition) -> Condition:
+    """A copy to compare with after a call (inputs must not be modified)."""
+    if isinstance(condition, torch.Tensor):
+        return condition.clone()
+    if isinstance(condition, list):
+        return list(condition)
+    return condition
+
+
+def same_condition(a: Condition, b: Condition) -> bool:
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return a.shape == b.shape and torch.equal(a, b)
+    return type(a) is type(b) and a == b
 
 
 def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -134,10 +230,6 @@ def _agree(a: torch.Tensor, b: torch.Tensor, kind: EventKind, *, exact: bool,
     return (tolerance or BatchTolerance()).agree(a, b, discrete=kind is EventKind.DISCRETE)
 
 
-def _slice_condition(condition: Condition, rows: slice) -> Condition:
-    return condition[rows] if isinstance(condition, torch.Tensor) else condition
-
-
 # -- 1. conformance --------------------------------------------------------------------------
 
 _GROWS = {Paradigm.AUTOREGRESSIVE: CostGrowth.PER_TOKEN, Paradigm.DIFFUSION: CostGrowth.PER_STEP}
@@ -147,7 +239,8 @@ def check_conformance(model: GenerativeModel, *, registry: Any = None) -> Notes:
     """The protocol is implemented and the declared capabilities are well-formed and consistent.
 
     Single pass <=> exactly one evaluation; autoregressive and diffusion components make the cost
-    grow (per token, per step); discrete <=> int64, continuous <=> float32; capabilities survive
+    grow (per token, per step); a discrete event is stored in one of ``STORAGE_DTYPES`` that holds
+    its levels (int64 by default), a continuous one in float32; capabilities survive
     the checkpoint round trip; ``cost()`` equals the declared cost; a ``genproto.Model`` declares
     a non-empty mapping of networks that live on its device. A model built by a registry declares
     the same capabilities as its registration did.
@@ -177,10 +270,7 @@ def check_conformance(model: GenerativeModel, *, registry: Any = None) -> Notes:
         fail(prop, f"model.cost() with default options is {cost!r}, but capabilities.cost is "
                    f"{caps.cost!r}", reproduction="model.cost()")
     _check_growth(prop, caps)
-    want = torch.int64 if caps.event.kind is EventKind.DISCRETE else torch.float32
-    if caps.event.dtype != want:
-        fail(prop, f"a {caps.event.kind.value} event must hold {want} "
-                   f"(declares {caps.event.dtype})")
+    _check_storage(prop, caps)
     notes: list[str] = []
     if isinstance(model, Model):
         _check_networks(prop, model)
@@ -189,6 +279,24 @@ def check_conformance(model: GenerativeModel, *, registry: Any = None) -> Notes:
         notes.append("networks: not a genproto.Model, so no networks are declared to count")
     _check_registration(prop, model, caps, registry)
     return tuple(notes)
+
+
+def _check_storage(prop: str, caps: Capabilities) -> None:
+    """A discrete event is stored in one of ``STORAGE_DTYPES`` that holds its levels; a
+    continuous one is float32."""
+    event = caps.event
+    dtype = event.dtype
+    if event.kind is EventKind.CONTINUOUS:
+        if dtype != torch.float32:
+            fail(prop, f"a continuous event holds torch.float32 (declares {dtype})")
+        return
+    allowed = ", ".join(str(d).removeprefix("torch.") for d in STORAGE_DTYPES)
+    if dtype not in STORAGE_DTYPES:
+        fail(prop, f"a discrete event is stored as one of {allowed} (declares {dtype})")
+    top = (event.levels or 0) - 1
+    if top > torch.iinfo(dtype).max:
+        fail(prop, f"a discrete event of levels 0..{top} cannot be stored as {dtype} (at most "
+                   f"{torch.iinfo(dtype).max}); declare a larger storage of {allowed}")
 
 
 def _check_growth(prop: str, caps: Capabilities) -> None:
@@ -289,6 +397,21 @@ def _check_samples(
     elif not bool(torch.isfinite(x).all()):
         rows = (~torch.isfinite(x)).reshape(n, -1).any(1).nonzero().reshape(-1).tolist()
         fail(prop, f"{call} returned NaN or inf in rows {rows[:5]}", reproduction=repro, **example)
+    outside = ~event.contains(x.detach().cpu())
+    if bool(outside.any()):
+        row = int(outside.nonzero()[0, 0])
+        if event.is_sequence:
+            position = int(event.misplaced(x[row : row + 1].cpu()).nonzero()[0, 1])
+            fail(prop, f"{call} returned row {row} = {x[row].tolist()}, which breaks the stop/pad "
+                       f"rule at position {position} (stop {event.stop}, pad {event.pad}: the "
+                       "tokens up to the first stop, then only padding)",
+                 reproduction=repro, **example)
+        values = x[row].reshape(-1).double()
+        worst = float(values.min()) if event.low is not None and float(values.min()) < \
+            event.low else float(values.max())
+        fail(prop, f"{call} returned {worst:.6g} in row {row}, outside the declared range "
+                   f"[{event.low}, {event.high}] (give or take {event.range_slack:g})",
+             reproduction=repro, **example)
 
 
 def check_shape(model: GenerativeModel, *, profile: str = gs.CI_PROFILE) -> Notes:
@@ -364,9 +487,10 @@ def check_determinism(model: GenerativeModel, *, profile: str = gs.CI_PROFILE) -
             _different_seeds(call.seed, other)
 
     def _different_seeds(seed: int, other: int) -> None:
-        # with one class fixed: labels drawn from the streams would hide a model's own seed use
+        # with one condition fixed: labels drawn from the streams would hide a model's own seed
+        # use
         m = 64
-        fixed = 0 if caps.condition is not None else None
+        fixed = None if caps.condition is None else example_conditions(caps.condition, 1)[0]
         first = call_text("sample", m, seed=seed, condition=fixed)
         second = call_text("sample", m, seed=other, condition=fixed)
         a = guard(prop, first, model.sample, m, seed=seed, condition=fixed)
@@ -420,7 +544,7 @@ def check_batch_invariance(model: GenerativeModel, *, profile: str = gs.CI_PROFI
                 rows = _differing_rows(x, reference, kind, tol)
                 fail(prop, f"samples depend on the batch size: batch_size={size} and "
                            f"batch_size={n} differ in rows {rows[:5]} (max difference "
-                           f"{_max_diff(x, reference):.3g})",
+                           f"{_max_diff(x, reference):.3g}){_beyond(tol)}",
                      reproduction=f"{other.text()} vs {ref_call.text()}", **other.example())
         if not isinstance(model, Model):
             return
@@ -429,9 +553,10 @@ def check_batch_invariance(model: GenerativeModel, *, profile: str = gs.CI_PROFI
         first = split % n
         part = slice(first, n)
         text = call_text("sample_run", n - first, seed=seed, start=first,
-                         condition=_slice_condition(cond, part))
+                         condition=slice_condition(cond, part, caps.condition))
         piece = guard(prop, text, lambda: sampling.run(
-            model, n - first, seed=seed, start=first, condition=_slice_condition(cond, part)
+            model, n - first, seed=seed, start=first,
+            condition=slice_condition(cond, part, caps.condition)
         ).samples)
         if not _agree(piece, reference[part], kind, exact=False, tolerance=tol):
             fail(prop, f"samples {first}..{n - 1} drawn with start={first} differ from the same "
@@ -450,8 +575,19 @@ def check_batch_invariance(model: GenerativeModel, *, profile: str = gs.CI_PROFI
         profile, test,
         {"call": gs.sample_calls(caps.condition, min_n=2), "prime": st.sampled_from(gs.PRIMES),
          "split": st.integers(0, 64)},
+        # always the largest drawn run, one sample a batch against one batch: drift that grows
+        # with the batch is largest there, whatever the profile's few examples happen to be
+        ({"call": gs.SampleCall(24, 0, 1), "prime": 7, "split": 5},),
     )
     return ()
+
+
+def _beyond(tolerance: BatchTolerance) -> str:
+    """How a failure relates to the model's declared tolerance (nothing when it is strict)."""
+    if tolerance.strict:
+        return ""
+    return (f", beyond the declared batch tolerance (atol={tolerance.atol:g}, "
+            f"rtol={tolerance.rtol:g}, flip_fraction={tolerance.flip_fraction:g})")
 
 
 def _differing_rows(a: torch.Tensor, b: torch.Tensor, kind: EventKind,
@@ -577,12 +713,16 @@ def check_conditioning(
     tiny: ModelSource | None = None,
     profile: str = gs.CI_PROFILE,
 ) -> Notes:
-    """Bad conditions, and any condition given to an unconditional model, raise ConditionError;
-    a conditional model's samples follow the asked class: samples asked for different classes
-    with one seed differ, per-sample labels act like one class per sample, and (with a
-    likelihood) each class's samples are on average more likely under the asked class than under
-    any other -- their mean difference estimates KL(p(.|c) || p(.|c')) >= 0. The follow checks run
-    on ``tiny`` when given."""
+    """Bad conditions (of the declared kind: a string for a class model, a prompt longer than
+    its maximum, an embedding of the wrong shape ...), and any condition given to an
+    unconditional model, raise ConditionError; a conditional model's samples follow the asked
+    condition: samples asked for different classes with one seed differ (for prompts, texts
+    and embeddings: not all of a few differ alike), per-sample conditions act like one
+    condition per sample, and (with a likelihood) each condition's samples are on average more
+    likely under it than under the others -- their mean difference estimates
+    KL(p(.|c) || p(.|c')) >= 0 (classes: strictly more likely; other kinds, where two values
+    may mean the same: not significantly less). The follow checks run on ``tiny`` when given.
+    """
     prop = "conditioning"
     caps = model.capabilities
     run_given(profile, lambda bad: _bad_condition_test(prop, model, bad),
@@ -593,53 +733,112 @@ def check_conditioning(
     spec = subject.capabilities.condition
     if spec is None:
         fail(prop, "the tiny configuration is unconditional but the model is conditional")
-    classes = min(spec.num_classes, 10)
+    kind = spec.kind
+    conds = example_conditions(spec, 10)
+    k = len(conds)
     m = FOLLOW_SAMPLES
     seed = fixed_seed()
-    per_class = []
-    for c in range(classes):
-        per_class.append(guard(prop, call_text("sample", m, seed=seed, condition=c),
-                               subject.sample, m, seed=seed, condition=c))
-    for c in range(classes):
-        for d in range(c + 1, classes):
-            if torch.equal(per_class[c], per_class[d]):
-                fail(prop, f"classes {c} and {d} gave the same samples for one seed: the model "
-                           "ignores its condition",
-                     reproduction=f"torch.equal(model.sample({m}, seed={seed}, "
-                                  f"condition={c}), model.sample({m}, seed={seed}, "
-                                  f"condition={d}))", n=m, seed=seed, condition=[c, d])
-    labels = torch.arange(m) % classes
-    text = call_text("sample", m, seed=seed, condition=labels)
-    mixed = guard(prop, text, subject.sample, m, seed=seed, condition=labels)
-    kind = subject.capabilities.event.kind
-    for c in range(classes):
-        rows = labels == c
-        if not _agree(mixed[rows], per_class[c][rows], kind, exact=False,
+    per_cond = []
+    for c in conds:
+        per_cond.append(guard(prop, call_text("sample", m, seed=seed, condition=c),
+                              subject.sample, m, seed=seed, condition=c))
+
+    def sample_text(c: Condition) -> str:
+        return call_text("sample", m, seed=seed, condition=c)
+
+    if kind is ConditionKind.CLASS:  # every class its own distribution
+        for c in range(k):
+            for d in range(c + 1, k):
+                if torch.equal(per_cond[c], per_cond[d]):
+                    fail(prop, f"classes {c} and {d} gave the same samples for one seed: the "
+                               "model ignores its condition",
+                         reproduction=f"torch.equal({sample_text(c)}, {sample_text(d)})",
+                         n=m, seed=seed, condition=[c, d])
+    elif k >= 2 and all(torch.equal(per_cond[0], other) for other in per_cond[1:]):
+        # two prompts may mean the same (a tokenizer may map them to the same ids); all of
+        # them may not
+        shown = ", ".join(_short(c) for c in conds)
+        fail(prop, f"the {k} {kind.value} conditions {shown} all gave the same samples for one "
+                   "seed: the model ignores its condition",
+             reproduction=f"torch.equal({sample_text(conds[0])}, {sample_text(conds[1])})",
+             n=m, seed=seed)
+    mixed_cond = stack_conditions(spec, [conds[i % k] for i in range(m)])
+    text = call_text("sample", m, seed=seed, condition=mixed_cond)
+    mixed = guard(prop, text, subject.sample, m, seed=seed, condition=mixed_cond)
+    event_kind = subject.capabilities.event.kind
+    for i, c in enumerate(conds):
+        rows = torch.arange(m) % k == i
+        if not _agree(mixed[rows], per_cond[i][rows], event_kind, exact=False,
                       tolerance=subject.capabilities.batch_tolerance):
-            fail(prop, f"sample i with per-sample label {c} differs from sample i of "
-                       f"condition={c} (same seed): labels are not applied per sample",
-                 reproduction=f"{text} vs model.sample({m}, seed={seed}, condition={c})",
-                 n=m, seed=seed, condition=c)
+            fail(prop, f"sample j with per-sample condition {_short(c)} differs from sample j "
+                       f"of condition={_short(c)} (same seed): per-sample conditions are not "
+                       "applied per sample",
+                 reproduction=f"{text} vs {sample_text(c)}", n=m, seed=seed,
+                 condition=_short(c))
     if subject.capabilities.likelihood is Likelihood.NONE:
         return ("follow by likelihood: likelihood is none (samples were only checked to differ "
-                "between classes)",)
+                "between conditions)",)
+    scores = [[guard(prop, call_text("log_likelihood", X, condition=d), subject.log_likelihood,
+                     per_cond[c].clone(), condition=d).double() for d in conds]
+              for c in range(k)]
+    if kind is ConditionKind.CLASS:
+        _follow_classes(prop, [[float(v.mean()) for v in row] for row in scores], m, seed)
+    else:
+        _follow_kl(prop, conds, scores, m, seed)
+    return ()
+
+
+def _short(condition: Condition) -> str:
+    if isinstance(condition, torch.Tensor):
+        return repr(condition.tolist()) if condition.numel() <= 8 else \
+            f"<tensor {tuple(condition.shape)}>"
+    return repr(condition)
+
+
+def _follow_classes(prop: str, scores: list[list[float]], m: int, seed: int) -> None:
+    """Each class's samples are on average more likely under their class than any other."""
+    classes = len(scores)
     for c in range(classes):
-        scores = []
-        for d in range(classes):
-            text = call_text("log_likelihood", X, condition=d)
-            scores.append(float(guard(prop, text, subject.log_likelihood, per_class[c].clone(),
-                                      condition=d).double().mean()))
-        best = max(range(classes), key=lambda d: scores[d])
-        others = [scores[d] for d in range(classes) if d != c]
-        if not scores[c] > max(others):
+        best = max(range(classes), key=lambda d: scores[c][d])
+        others = [scores[c][d] for d in range(classes) if d != c]
+        if not scores[c][c] > max(others):
             fail(prop, f"samples asked for class {c} are on average more likely under class "
-                       f"{best} ({scores[best]:.3f} nats) than under class {c} "
-                       f"({scores[c]:.3f} nats): they do not follow the condition",
+                       f"{best} ({scores[c][best]:.3f} nats) than under class {c} "
+                       f"({scores[c][c]:.3f} nats): they do not follow the condition",
                  reproduction=f"x = model.sample({m}, seed={seed}, condition={c}); "
                               f"model.log_likelihood(x, condition={best}).mean() vs "
                               f"model.log_likelihood(x, condition={c}).mean()",
                  n=m, seed=seed, condition=c)
-    return ()
+
+
+def _follow_kl(prop: str, conds: list[Condition], scores: list[list[torch.Tensor]], m: int,
+               seed: int) -> None:
+    """``mean_i log p(x_i|c) - log p(x_i|d)`` over samples of c estimates KL(p(.|c) || p(.|d))
+    >= 0; it may be 0 (two prompts that mean the same), so only a significantly negative mean
+    fails (normal approximation, the pairs share the false-alarm rate)."""
+    from genproto.testing import stats
+
+    k = len(conds)
+    pairs = max(1, k * (k - 1))
+    z = stats.normal_quantile(1 - stats.FALSE_ALARM / (2 * pairs))
+    for c in range(k):
+        for d in range(k):
+            if c == d:
+                continue
+            diff = scores[c][c] - scores[c][d]
+            mean = float(diff.mean())
+            spread = float(diff.std()) if diff.numel() > 1 else 0.0
+            margin = z * spread / math.sqrt(diff.numel()) + 1e-6
+            if mean < -margin:
+                fail(prop, f"samples asked for {_short(conds[c])} are on average "
+                           f"{-mean:.3f} nats more likely under {_short(conds[d])} than under "
+                           f"their own condition (allowed {margin:.3f}, an estimate of "
+                           "KL >= 0): they do not follow the condition",
+                     reproduction=f"x = model.sample({m}, seed={seed}, "
+                                  f"condition={_short(conds[c])}); model.log_likelihood(x, "
+                                  f"condition={_short(conds[d])}).mean() vs "
+                                  f"model.log_likelihood(x, condition={_short(conds[c])}).mean()",
+                     n=m, seed=seed)
 
 
 # -- 8. bad input -----------------------------------------------------------------------------
@@ -668,8 +867,10 @@ def _expect_error(prop: str, text: str, fn: Callable[[], Any], bad: gs.Bad) -> N
 
 def check_bad_input(model: GenerativeModel, *, profile: str = gs.CI_PROFILE) -> Notes:
     """Negative, float or huge ``n``; bad seeds and batch sizes; unknown options; ``x`` that is no
-    tensor, of the wrong shape or dtype, with NaN/inf or levels out of range: each raises the
-    typed error genproto documents, quickly -- never a crash from inside torch, a hang or NaN."""
+    tensor, of the wrong shape or dtype, with NaN/inf or levels out of range, outside a declared
+    value range, or a sequence breaking its stop/pad rule (a stop token in the middle of
+    padding, padding before the stop): each raises the typed error genproto documents, quickly
+    -- never a crash from inside torch, a hang or NaN."""
     prop = "bad_input"
     caps = model.capabilities
     cond = default_condition(caps)
@@ -710,7 +911,8 @@ def check_bad_input(model: GenerativeModel, *, profile: str = gs.CI_PROFILE) -> 
         text = f"model.log_likelihood({bad!r}, condition={cond!r})"
         _expect_error(prop, text, lambda: model.log_likelihood(bad.value, condition=cond), bad)
 
-    run_given(profile, test_x, {"bad": gs.bad_data(caps.event)})
+    run_given(profile, test_x, {"bad": gs.bad_data(caps.event)},
+              tuple({"bad": bad} for bad in gs.declared_bad_data(caps.event)))
     return ()
 
 
@@ -768,7 +970,7 @@ def check_side_effects(
                      "made by earlier properties; pass the factory to check a fresh model's")
     spec = caps.condition
     n = 6
-    labels = None if spec is None else torch.arange(n) % spec.num_classes
+    labels = None if spec is None else per_sample_condition(spec, n)
     device = getattr(subject, "device", None)
     original = _module_modes(subject)
     try:
@@ -792,7 +994,7 @@ def _module_modes(model: GenerativeModel) -> list[tuple[torch.nn.Module, bool]]:
 
 
 def _first_calls(
-    prop: str, model: GenerativeModel, n: int, labels: torch.Tensor | None,
+    prop: str, model: GenerativeModel, n: int, labels: Condition,
     device: torch.device | None,
 ) -> None:
     """The first ``sample`` and the first ``log_likelihood`` of a freshly built model change
@@ -830,7 +1032,7 @@ def _rng_unchanged(
 
 
 def _side_effect_rounds(
-    prop: str, model: GenerativeModel, n: int, labels: torch.Tensor | None,
+    prop: str, model: GenerativeModel, n: int, labels: Condition,
     device: torch.device | None,
 ) -> None:
     caps = model.capabilities
@@ -839,12 +1041,12 @@ def _side_effect_rounds(
             for net in model.networks().values():
                 net.train(training)
         state, modes = _snapshot(model), _modes(model)
-        label_copy = None if labels is None else labels.clone()
+        label_copy = copy_condition(labels)
         text = sample_text = call_text("sample", n, seed=0, condition=labels)
         x = guard(prop, text, model.sample, n, seed=0, condition=labels)
         _unchanged(prop, model, state, modes, text, training)
-        if labels is not None and label_copy is not None and not torch.equal(labels, label_copy):
-            fail(prop, f"{text} modified the condition tensor it was given", reproduction=text)
+        if not same_condition(labels, label_copy):
+            fail(prop, f"{text} modified the condition it was given", reproduction=text)
         if caps.likelihood is Likelihood.NONE:
             continue
         x_copy = x.clone()
@@ -856,8 +1058,8 @@ def _side_effect_rounds(
                        f"{_max_diff(x, x_copy):.3g}); inputs must never be mutated",
                  reproduction=f"x = {sample_text}; c = x.clone(); {text}; "
                               "torch.equal(x, c)  # False", n=n, seed=0)
-        if labels is not None and label_copy is not None and not torch.equal(labels, label_copy):
-            fail(prop, f"{text} modified the condition tensor it was given", reproduction=text)
+        if not same_condition(labels, label_copy):
+            fail(prop, f"{text} modified the condition it was given", reproduction=text)
         changed = same_rng_state(before, global_rng_state(device))
         if changed:
             fail(prop, f"{text} changed the global RNG state of {', '.join(changed)}: likelihood "
@@ -967,7 +1169,7 @@ def check_persistence(
     seed = fixed_seed()
     conditions: list[Condition] = [cond]
     if caps.condition is not None:
-        conditions.append(torch.arange(8) % caps.condition.num_classes)
+        conditions.append(per_sample_condition(caps.condition, 8))
     for c in conditions:
         text = call_text("sample", 8, seed=seed, condition=c)
         want = guard(prop, text, model.sample, 8, seed=seed, condition=c)

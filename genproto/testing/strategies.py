@@ -45,7 +45,7 @@ from genproto.errors import (
     InputTypeError,
     InvalidArgumentError,
 )
-from genproto.protocol import Condition, ConditionSpec, EventKind, EventSpace
+from genproto.protocol import Condition, ConditionKind, ConditionSpec, EventKind, EventSpace
 from genproto.validation import MAX_SEED
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     "bad_data",
     "bad_seeds",
     "batch_sizes",
+    "declared_bad_data",
     "conditions",
     "counts",
     "profile",
@@ -69,6 +70,7 @@ __all__ = [
     "sample_calls",
     "seed_pairs",
     "seeds",
+    "valid_rows",
 ]
 
 CI_PROFILE = "genproto-ci"
@@ -155,15 +157,83 @@ def batch_sizes(n: int) -> st.SearchStrategy[int | None]:
     )
 
 
+#: Token ids drawn for a token condition whose vocabulary is not declared: ``0 .. 15``.
+UNDECLARED_VOCABULARY = 16
+#: The most characters of a drawn text condition (also capped by the declared max_length).
+TEXT_CHARACTERS = 8
+#: Drawn embeddings hold values in ``[-EMBEDDING_SCALE, EMBEDDING_SCALE]``: finite, of the
+#: size a trained encoder emits (a model need not survive 1e38).
+EMBEDDING_SCALE = 3.0
+
+
+def _token_ids(spec: ConditionSpec) -> list[int]:
+    """The ids a drawn prompt holds before its padding: every id but ``pad_id`` (the pad
+    alone when the vocabulary has nothing else)."""
+    top = spec.vocab_size if spec.vocab_size is not None else UNDECLARED_VOCABULARY
+    ids = [i for i in range(top) if i != spec.pad_id]
+    return ids or [int(spec.pad_id or 0)]
+
+
+@st.composite
+def _prompts(draw: st.DrawFn, spec: ConditionSpec, rows: int | None) -> torch.Tensor:
+    """Token ids ``(L,)`` (``rows=None``) or ``(rows, L)``: each row a prompt of 1..L ids
+    followed by ``pad_id``, ``1 <= L <= max_length``."""
+    limit = spec.max_length or 1
+    length = draw(st.integers(1, limit))
+    ids = _token_ids(spec)
+    out = []
+    for _ in range(1 if rows is None else rows):
+        used = draw(st.integers(1, length))
+        row = draw(st.lists(st.sampled_from(ids), min_size=used, max_size=used))
+        out.append(row + [int(spec.pad_id or 0)] * (length - used))
+    tensor = torch.tensor(out, dtype=torch.int64).reshape(-1, length)
+    return tensor[0] if rows is None else tensor
+
+
+def _texts(spec: ConditionSpec) -> st.SearchStrategy[str]:
+    limit = TEXT_CHARACTERS if spec.max_length is None else min(spec.max_length, TEXT_CHARACTERS)
+    alphabet = st.characters(min_codepoint=32, max_codepoint=126)  # printable ASCII
+    return st.text(alphabet, min_size=0, max_size=limit)
+
+
+def _embeddings(spec: ConditionSpec, rows: int | None) -> st.SearchStrategy[torch.Tensor]:
+    shape = tuple(spec.shape or ())
+    full = shape if rows is None else (rows, *shape)
+    size = math.prod(full)
+    values = st.floats(-EMBEDDING_SCALE, EMBEDDING_SCALE, allow_nan=False, width=32)
+    return st.lists(values, min_size=size, max_size=size).map(
+        lambda v: torch.tensor(v, dtype=torch.float32).reshape(full)
+    )
+
+
 def conditions(spec: ConditionSpec | None, n: int) -> st.SearchStrategy[Condition]:
-    """Valid conditions for ``n`` samples: ``None`` where allowed, one class, or ``n`` labels."""
+    """Valid conditions for ``n`` samples, of the spec's kind: ``None`` where allowed, one
+    value for all samples, or ``n`` per-sample values.
+
+    =========  =============================================================================
+    class      a class ``0 .. C-1``, or ``n`` labels
+    tokens     ids ``(L,)`` or ``(n, L)``, ``1 <= L <= max_length``: ids other than the pad
+               (``0 .. vocab_size-1``, or 0..15 when undeclared), then ``pad_id``
+    text       a printable ASCII str of at most ``max_length`` (and 8) characters, or n
+    vector     finite float32 values in [-3, 3] of the declared ``shape``, or ``(n, *shape)``
+    =========  =============================================================================
+    """
     if spec is None:
         return st.none()
-    classes = spec.num_classes
-    labels = st.lists(st.integers(0, classes - 1), min_size=n, max_size=n).map(
-        lambda values: torch.tensor(values, dtype=torch.int64)
-    )
-    options: list[st.SearchStrategy[Condition]] = [st.integers(0, classes - 1), labels]
+    kind = spec.kind
+    options: list[st.SearchStrategy[Condition]]
+    if kind is ConditionKind.CLASS:
+        classes = spec.num_classes
+        labels = st.lists(st.integers(0, classes - 1), min_size=n, max_size=n).map(
+            lambda values: torch.tensor(values, dtype=torch.int64)
+        )
+        options = [st.integers(0, classes - 1), labels]
+    elif kind is ConditionKind.TOKENS:
+        options = [_prompts(spec, None), _prompts(spec, n)]
+    elif kind is ConditionKind.TEXT:
+        options = [_texts(spec), st.lists(_texts(spec), min_size=n, max_size=n)]
+    else:
+        options = [_embeddings(spec, None), _embeddings(spec, n)]
     if not spec.required:
         options.insert(0, st.none())
     return st.one_of(*options)
@@ -295,13 +365,27 @@ def bad_conditions(spec: ConditionSpec | None, n: int) -> st.SearchStrategy[Bad]
                 "labels for an unconditional model",
             ),
         )
+    if spec.kind is ConditionKind.CLASS:
+        options = _bad_labels(spec, n)
+    elif spec.kind is ConditionKind.TOKENS:
+        options = _bad_prompts(spec, n)
+    elif spec.kind is ConditionKind.TEXT:
+        options = _bad_texts(spec, n)
+    else:
+        options = _bad_embeddings(spec, n)
+    if spec.required:
+        options.append(_bad(st.none(), ConditionError, "missing required condition"))
+    return st.one_of(*options)
+
+
+def _bad_labels(spec: ConditionSpec, n: int) -> list[st.SearchStrategy[Bad]]:
     classes = spec.num_classes
-    options = [
+    return [
         _bad(st.integers(min_value=classes), ConditionError, "class out of range"),
         _bad(st.integers(max_value=-1), ConditionError, "negative class"),
         _bad(_FLOATS, ConditionError, "float condition"),
         _bad(st.booleans(), ConditionError, "bool condition"),
-        _bad(_TEXT, ConditionError, "condition not a number"),
+        _bad(_TEXT, ConditionError, "a string for a class model"),
         _bad(
             st.integers(0, classes - 1).map(lambda c: torch.full((n,), float(c))),
             ConditionError,
@@ -315,20 +399,83 @@ def bad_conditions(spec: ConditionSpec | None, n: int) -> st.SearchStrategy[Bad]
             "wrong number of labels",
         ),
     ]
-    if spec.required:
-        options.append(_bad(st.none(), ConditionError, "missing required condition"))
-    return st.one_of(*options)
 
 
-def _valid_rows(event: EventSpace, n: int) -> torch.Tensor:
+def _bad_prompts(spec: ConditionSpec, n: int) -> list[st.SearchStrategy[Bad]]:
+    limit = spec.max_length or 1
+    pad = int(spec.pad_id or 0)
+    options = [
+        _bad(st.integers(1, 3).map(lambda extra: torch.full((limit + extra,), pad)),
+             ConditionError, "a prompt longer than max_length"),
+        _bad(st.just(torch.zeros(0, dtype=torch.int64)), ConditionError, "an empty prompt"),
+        _bad(st.integers(max_value=-1).map(lambda i: torch.tensor([max(i, -(2**62))])),
+             ConditionError, "a negative token id"),
+        _bad(st.just(torch.full((1,), float(pad))), ConditionError, "float token ids"),
+        _bad(_TEXT, ConditionError, "a string for a token model"),
+        _bad(st.integers(1, 3).map(lambda extra: torch.full((n + extra, 1), pad)),
+             ConditionError, "wrong number of prompts"),
+    ]
+    if spec.vocab_size is not None:
+        top = spec.vocab_size
+        options.append(_bad(st.integers(top, top + 100).map(lambda i: torch.tensor([i])),
+                            ConditionError, "a token id beyond the vocabulary"))
+    return options
+
+
+def _bad_texts(spec: ConditionSpec, n: int) -> list[st.SearchStrategy[Bad]]:
+    options = [
+        _bad(st.integers(), ConditionError, "an int for a text model"),
+        _bad(st.just(torch.zeros(3, dtype=torch.int64)), ConditionError,
+             "a tensor for a text model"),
+        _bad(st.integers(1, 3).map(lambda extra: ["a"] * (n + extra)), ConditionError,
+             "wrong number of strings"),
+        _bad(st.integers(0, 9).map(lambda i: [i] * n), ConditionError,
+             "a list of non-strings"),
+    ]
+    if spec.max_length is not None:
+        limit = spec.max_length
+        options.append(_bad(st.integers(1, 5).map(lambda extra: "x" * (limit + extra)),
+                            ConditionError, "a prompt longer than max_length"))
+    return options
+
+
+def _bad_embeddings(spec: ConditionSpec, n: int) -> list[st.SearchStrategy[Bad]]:
+    shape = tuple(spec.shape or ())
+    return [
+        _bad(st.integers(1, 3).map(lambda extra: torch.zeros(*shape[:-1], shape[-1] + extra)),
+             ConditionError, "an embedding of the wrong shape"),
+        _bad(st.integers(1, 3).map(lambda extra: torch.zeros(n + extra, *shape)),
+             ConditionError, "wrong number of embeddings"),
+        _bad(st.sampled_from((math.nan, math.inf, -math.inf)).map(
+            lambda v: torch.full(shape, v)), ConditionError, "an embedding holding NaN or inf"),
+        _bad(st.just(torch.zeros(shape, dtype=torch.bool)), ConditionError,
+             "a bool embedding"),
+        _bad(_TEXT, ConditionError, "a string for an embedding model"),
+    ]
+
+
+def valid_rows(event: EventSpace, n: int) -> torch.Tensor:
+    """``n`` rows of one valid event, as a caller passes them: int64 levels 0 (a sequence:
+    the stop token, then padding) or float32 zeros (clamped into a declared range)."""
     if event.kind is EventKind.DISCRETE:
-        return torch.zeros((n, *event.shape), dtype=torch.int64)
-    return torch.zeros((n, *event.shape), dtype=torch.float32)
+        rows = torch.zeros((n, *event.shape), dtype=torch.int64)
+        if event.is_sequence:
+            rows[:, 0] = event.stop or 0
+            rows[:, 1:] = event.pad or 0
+        return rows
+    middle = 0.0
+    if event.low is not None and event.high is not None:
+        middle = (event.low + event.high) / 2
+    elif event.low is not None:
+        middle = max(0.0, event.low)
+    elif event.high is not None:
+        middle = min(0.0, event.high)
+    return torch.full((n, *event.shape), middle, dtype=torch.float32)
 
 
 @st.composite
 def _bad_shape(draw: st.DrawFn, event: EventSpace, n: int) -> Bad:
-    base = _valid_rows(event, n)
+    base = valid_rows(event, n)
     kind = draw(st.sampled_from(("no batch dim", "extra dim", "wrong event size", "scalar")))
     if kind == "no batch dim":
         value = base[0]
@@ -344,7 +491,7 @@ def _bad_shape(draw: st.DrawFn, event: EventSpace, n: int) -> Bad:
 
 @st.composite
 def _bad_value(draw: st.DrawFn, event: EventSpace, n: int) -> Bad:
-    base = _valid_rows(event, n).reshape(n, -1)
+    base = valid_rows(event, n).reshape(n, -1)
     row = draw(st.integers(0, n - 1))
     col = draw(st.integers(0, base.shape[1] - 1))
     if event.kind is EventKind.DISCRETE:
@@ -358,18 +505,92 @@ def _bad_value(draw: st.DrawFn, event: EventSpace, n: int) -> Bad:
     return Bad(base.reshape(n, *event.shape), InputError, label)
 
 
+@st.composite
+def _out_of_range(draw: st.DrawFn, event: EventSpace, n: int) -> Bad:
+    """A continuous ``x`` with one value beyond a declared end (by more than the slack)."""
+    base = valid_rows(event, n).reshape(n, -1)
+    row = draw(st.integers(0, n - 1))
+    col = draw(st.integers(0, base.shape[1] - 1))
+    ends = [("low", event.low), ("high", event.high)]
+    side, end = draw(st.sampled_from([(s, e) for s, e in ends if e is not None]))
+    width = 1.0 if event.low is None or event.high is None else event.high - event.low
+    beyond = draw(st.floats(0.01, 10.0)) * width + 10 * event.range_slack
+    base[row, col] = (end - beyond) if side == "low" else (end + beyond)
+    return Bad(base.reshape(n, *event.shape), InputError,
+               f"x outside the declared range ({side} end {end:g})")
+
+
+@st.composite
+def _broken_sequence(draw: st.DrawFn, event: EventSpace, n: int) -> Bad:
+    """A sequence ``x`` breaking the stop/pad rule in one row: a stop token in the middle of
+    padding, a word after the padding began, or padding before the stop."""
+    base = valid_rows(event, n)
+    length = event.shape[0]
+    stop, pad = event.stop or 0, event.pad or 0
+    row = draw(st.integers(0, n - 1))
+    words = [t for t in range(event.levels or 2) if t not in (stop, pad)]
+    kinds = []
+    if pad != stop:
+        kinds += ["a stop token in the middle of padding", "padding before the stop"]
+    if words:
+        kinds.append("a word after the stop")
+    label = draw(st.sampled_from(kinds))
+    where = draw(st.integers(1, length - 1))
+    if label == "padding before the stop":  # pad at 0, the stop later
+        base[row, :where] = pad
+        base[row, where] = stop
+    else:
+        base[row, where] = stop if label.startswith("a stop") else draw(st.sampled_from(words))
+    return Bad(base, InputError, f"x with {label}")
+
+
+def declared_bad_data(event: EventSpace, n: int = 3) -> tuple[Bad, ...]:
+    """One ``x`` for each declaration of ``event`` it breaks, always tried (a profile's few
+    examples may miss them): a value just beyond each declared range end, and each way a
+    sequence can break the stop/pad rule (in row ``n - 1``, at the last position)."""
+    out: list[Bad] = []
+    for side, end in (("low", event.low), ("high", event.high)):
+        if end is None:
+            continue
+        x = valid_rows(event, n)
+        beyond = 0.5 + 10 * event.range_slack
+        x.reshape(n, -1)[-1, -1] = (end - beyond) if side == "low" else (end + beyond)
+        out.append(Bad(x, InputError, f"x outside the declared range ({side} end {end:g})"))
+    if event.is_sequence and event.shape[0] >= 2:
+        stop, pad = event.stop or 0, event.pad or 0
+        words = [t for t in range(event.levels or 2) if t not in (stop, pad)]
+        if pad != stop:
+            x = valid_rows(event, n)
+            x[-1, -1] = stop
+            out.append(Bad(x, InputError, "x with a stop token in the middle of padding"))
+            x = valid_rows(event, n)
+            x[-1, :-1], x[-1, -1] = pad, stop
+            out.append(Bad(x, InputError, "x with padding before the stop"))
+        if words:
+            x = valid_rows(event, n)
+            x[-1, -1] = words[0]
+            out.append(Bad(x, InputError, "x with a word after the stop"))
+    return tuple(out)
+
+
 def bad_data(event: EventSpace, n: int = 3) -> st.SearchStrategy[Bad]:
-    """``x`` that ``log_likelihood`` must refuse: not a tensor, bad shape, dtype or values."""
-    base = _valid_rows(event, n)
+    """``x`` that ``log_likelihood`` must refuse: not a tensor, bad shape, dtype or values;
+    outside a declared range; a sequence breaking the stop/pad rule."""
+    base = valid_rows(event, n)
     if event.kind is EventKind.DISCRETE:
         wrong_dtypes = [base.float(), base.bool(), base.double()]
     else:
         wrong_dtypes = [base.bool(), base.to(torch.complex64)]
-    return st.one_of(
+    options = [
         st.sampled_from([base.tolist(), base.numpy()]).map(
             lambda v: Bad(v, InputTypeError, "x not a tensor")
         ),
         st.sampled_from(wrong_dtypes).map(lambda v: Bad(v, InputTypeError, "x of a wrong dtype")),
         _bad_shape(event, n),
         _bad_value(event, n),
-    )
+    ]
+    if event.kind is EventKind.CONTINUOUS and (event.low is not None or event.high is not None):
+        options.append(_out_of_range(event, n))
+    if event.is_sequence and event.shape[0] >= 2:
+        options.append(_broken_sequence(event, n))
+    return st.one_of(*options)
