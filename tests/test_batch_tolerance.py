@@ -22,8 +22,10 @@ from genproto.testing.reference import Categorical, GaussianMixture
 
 
 class Drifting(GaussianMixture):
-    """Adds ``size * 1e-6`` to every sample of a batch of ``size``: drift that grows with batching
-    (like accumulated float error), at most ~1e-4 on the suite's batches."""
+    """Adds ``size * 1e-4`` to every sample of a batch of ``size``: drift that grows with batching
+    (like accumulated float error), at most ~2.4e-3 on the suite's batches (n <= 24); beyond
+    the strict default (1e-5 + 1e-4 |x|, |x| <= ~2.5) between any two batch sizes 3 apart,
+    whatever the suite's few examples happen to draw."""
 
     def __init__(self, tolerance: BatchTolerance | None = None) -> None:
         super().__init__()
@@ -33,7 +35,7 @@ class Drifting(GaussianMixture):
     def sample_batch(self, streams: KeyedStreams, condition: torch.Tensor | None,
                      **options: Any) -> torch.Tensor:
         x = super().sample_batch(streams, condition, **options)
-        return x + 1e-6 * len(streams)
+        return x + 1e-4 * len(streams)
 
 
 class Flipping(Categorical):
@@ -59,7 +61,7 @@ def test_the_strict_default_rejects_small_drift() -> None:
 
 
 def test_a_declared_tolerance_admits_drift_inside_it() -> None:
-    assert check_batch_invariance(Drifting(BatchTolerance(atol=1e-3))) == ()
+    assert check_batch_invariance(Drifting(BatchTolerance(atol=1e-2))) == ()
 
 
 def test_a_declared_tolerance_still_rejects_drift_beyond_it() -> None:
