@@ -144,6 +144,11 @@ def _gauss_log_prob(z: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor) ->
 MAX_LATENT_SCALE = 10.0  # z ~ N(0, s^2 I) far beyond the prior the decoder was trained on
 MAX_IMPORTANCE_SAMPLES = 10_000  # k decoder passes per row: 10^4 is seconds, 10^6 was minutes
 
+def _class_labels(condition: object) -> torch.Tensor | None:
+    """A checked class condition: its labels tensor (the VAE's only condition kind), or None."""
+    return condition if isinstance(condition, torch.Tensor) else None
+
+
 class VAE(Model):
     """A (conditional) VAE: ELBO training, ELBO / IWAE likelihood bounds, one-pass sampling."""
 
@@ -348,7 +353,7 @@ class VAE(Model):
         labels = check_condition(condition, data.shape[0], self.capabilities.condition,
                                  model=self.name, device=self.device)
         with torch.inference_mode():
-            mean, scale = self.encoder(self._features(data), self._onehot(labels))
+            mean, scale = self.encoder(self._features(data), self._onehot(_class_labels(labels)))
         return mean, scale
 
     def decode(
@@ -362,7 +367,7 @@ class VAE(Model):
         if self.digits:
             labels = check_condition(condition, z.shape[0], self.capabilities.condition,
                                      model=self.name, device=self.device)
-            onehot = self._onehot(labels)
+            onehot = self._onehot(_class_labels(labels))
         return self._decode(z, onehot, output, seed)
 
     def _decode(
