@@ -67,3 +67,16 @@ def run_with_hostile_plugins(tmp_path_factory: pytest.TempPathFactory) -> Runner
     target = tmp_path_factory.mktemp("hostile-site")
     _pip_install_target(target, PLUGINS / "hostile", PLUGINS / "rival")
     return _runner(target)
+
+
+def run_single_and_torchrun(script: Path, cwd: Path) -> None:
+    """Run ``script single`` in one process, then ``script multi`` under a 2-process torchrun
+    (plugin-free, one thread each); both must succeed. The script writes its own outputs."""
+    env = {**os.environ, "GENPROTO_PLUGINS": "none", "OMP_NUM_THREADS": "1"}
+    single = subprocess.run([sys.executable, str(script), "single"], cwd=cwd, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert single.returncode == 0, single.stderr
+    multi = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+         str(script), "multi"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert multi.returncode == 0, multi.stderr

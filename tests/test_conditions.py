@@ -11,10 +11,7 @@ stopping is below its declared bound, batched guidance is one call per step.
 from __future__ import annotations
 
 import math
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +31,7 @@ from condition_models import (
     Stopper,
     tokenize,
 )
+from conftest import run_single_and_torchrun
 from sampler_models import Dice, Walker
 
 from genproto import ConditionKind, ConditionSpec, Likelihood, NoneMeans, SampleCost, sampling
@@ -248,15 +246,7 @@ if "RANK" in os.environ:
 def test_torchrun_ranks_slice_per_sample_conditions_like_the_samples(tmp_path: Path) -> None:
     script = tmp_path / "run.py"
     script.write_text(TORCHRUN.format(tests=str(TESTS)))
-    env = {**os.environ, "GENPROTO_PLUGINS": "none", "OMP_NUM_THREADS": "1"}
-    single = subprocess.run([sys.executable, str(script), "single"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=300)
-    assert single.returncode == 0, single.stderr
-    multi = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-         str(script), "multi"], cwd=tmp_path, env=env, capture_output=True, text=True,
-        timeout=300)
-    assert multi.returncode == 0, multi.stderr
+    run_single_and_torchrun(script, tmp_path)
     for name in ("prompted", "captioned", "steered"):
         one, two = np.load(tmp_path / f"{name}-single.npy"), np.load(tmp_path / f"{name}-multi.npy")
         assert np.array_equal(one, two)

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from conftest import run_single_and_torchrun
 from event_models import MAX_LENGTH, VOCABULARY, Bytes, Pixels, Tokens
 from PIL import Image
 
@@ -322,15 +320,7 @@ for name in ("bytes", "pixels", "tokens"):
 def test_torchrun_ranks_write_the_single_process_file(tmp_path: Path) -> None:
     script = tmp_path / "run.py"
     script.write_text(TORCHRUN.format(tests=str(TESTS)))
-    env = {**os.environ, "GENPROTO_PLUGINS": "none", "OMP_NUM_THREADS": "1"}
-    single = subprocess.run([sys.executable, str(script), "single"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=300)
-    assert single.returncode == 0, single.stderr
-    multi = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-         str(script), "multi"], cwd=tmp_path, env=env, capture_output=True, text=True,
-        timeout=300)
-    assert multi.returncode == 0, multi.stderr
+    run_single_and_torchrun(script, tmp_path)
     for name, dtype in (("bytes", np.uint8), ("pixels", np.float32), ("tokens", np.uint8)):
         one, two = np.load(tmp_path / f"{name}-single.npy"), np.load(tmp_path / f"{name}-multi.npy")
         assert one.dtype == two.dtype == dtype
