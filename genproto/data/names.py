@@ -72,7 +72,7 @@ NamesSplit = Literal["train", "test", "all"]
 NamesList = Literal["female", "male", "surname"]
 
 #: The three lists, in list-id order (``list_ids`` 0, 1, 2).
-NAMES_LISTS: tuple[str, ...] = get_args(NamesList)
+NAMES_LISTS: tuple[NamesList, ...] = get_args(NamesList)
 _SPLITS: tuple[str, ...] = get_args(NamesSplit)
 _LETTERS = re.compile(r"[A-Za-z]+")
 
