@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -78,16 +79,18 @@ def read_csv(path: str | Path) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.ui
 
 
 def stratified_split(
-    labels: npt.NDArray[np.integer], *, test_fraction: float = TEST_FRACTION, seed: int = SPLIT_SEED
-) -> tuple[npt.NDArray[np.uint16], npt.NDArray[np.uint16]]:
-    """A stratified train/test split of row indices, both returned sorted.
+    labels: npt.NDArray[np.integer], *, test_fraction: float = TEST_FRACTION,
+    seed: int = SPLIT_SEED, dtype: type[np.unsignedinteger[Any]] = np.uint16,
+) -> tuple[npt.NDArray[np.unsignedinteger[Any]], npt.NDArray[np.unsignedinteger[Any]]]:
+    """A stratified train/test split of row indices, both returned sorted, as ``dtype``.
 
     1. One local ``np.random.default_rng(seed)`` (never the global RNG).
     2. For each class ``c = 0, 1, ...`` in order: permute that class's row
        indices with the generator and send the first ``round(test_fraction * n_c)``
        of them to the test split, the rest to train.
 
-    Every class is thus in both splits in (nearly) the same proportion.
+    Every class is thus in both splits in (nearly) the same proportion. The names
+    corpus (``_build_names``) splits its lists with this same function.
     """
     rng = np.random.default_rng(seed)
     train: list[npt.NDArray[np.intp]] = []
@@ -98,8 +101,8 @@ def stratified_split(
         test.append(rows[:k])
         train.append(rows[k:])
     return (
-        np.sort(np.concatenate(train)).astype(np.uint16),
-        np.sort(np.concatenate(test)).astype(np.uint16),
+        np.sort(np.concatenate(train)).astype(dtype),
+        np.sort(np.concatenate(test)).astype(dtype),
     )
 
 

@@ -42,10 +42,12 @@ import re
 import tarfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from genproto.data._build_digits import stratified_split as _digits_split
 from genproto.errors import DataError, DataFileNotFoundError
 
 __all__ = [
@@ -148,28 +150,11 @@ def read_source(path: str | Path) -> dict[str, ParsedList]:
 
 def stratified_split(
     labels: npt.NDArray[np.integer], *, test_fraction: float = TEST_FRACTION, seed: int = SPLIT_SEED
-) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
-    """A stratified train/test split of row indices, both returned sorted.
-
-    1. One local ``np.random.default_rng(seed)`` (never the global RNG).
-    2. For each label ``c = 0, 1, ...`` in order: permute that label's row
-       indices with the generator and send the first ``round(test_fraction * n_c)``
-       of them to the test split, the rest to train.
-
-    Names are drawn uniformly within a list (not weighted by frequency).
-    """
-    rng = np.random.default_rng(seed)
-    train: list[npt.NDArray[np.intp]] = []
-    test: list[npt.NDArray[np.intp]] = []
-    for c in np.unique(labels):
-        rows = rng.permutation(np.flatnonzero(labels == c))
-        k = round(test_fraction * len(rows))
-        test.append(rows[:k])
-        train.append(rows[k:])
-    return (
-        np.sort(np.concatenate(train)).astype(np.uint32),
-        np.sort(np.concatenate(test)).astype(np.uint32),
-    )
+) -> tuple[npt.NDArray[np.unsignedinteger[Any]], npt.NDArray[np.unsignedinteger[Any]]]:
+    """The digits' stratified split (``_build_digits.stratified_split``) with the names'
+    fraction and seed, as uint32 (88,799 surnames). Names are drawn uniformly within a
+    list (not weighted by frequency)."""
+    return _digits_split(labels, test_fraction=test_fraction, seed=seed, dtype=np.uint32)
 
 
 def build(source: str | Path, out: str | Path) -> dict[str, npt.NDArray[np.generic]]:
