@@ -25,14 +25,13 @@ call to :func:`load_digits` returns fresh int64 tensors.
 from __future__ import annotations
 
 import difflib
-import functools
-from importlib import resources
 from typing import Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
 import torch
 
+from genproto.data._shipped import shipped_arrays
 from genproto.data.dataset import Dataset
 from genproto.errors import InvalidArgumentError
 from genproto.protocol import EventSpace
@@ -47,15 +46,9 @@ _NUM_CLASSES = 10
 _SPLITS: tuple[str, ...] = get_args(DigitsSplit)
 
 
-@functools.cache
 def _arrays() -> dict[str, npt.NDArray[np.generic]]:
     """The arrays of ``digits.npz``, read once and made read-only."""
-    resource = resources.files("genproto.data").joinpath("digits.npz")
-    with resource.open("rb") as handle, np.load(handle, allow_pickle=False) as npz:
-        arrays = {key: npz[key] for key in npz.files}
-    for array in arrays.values():
-        array.setflags(write=False)
-    return arrays
+    return shipped_arrays("digits.npz")
 
 
 def load_digits(split: DigitsSplit = "train") -> Dataset:

@@ -48,7 +48,6 @@ import functools
 import math
 import re
 from collections.abc import Sequence
-from importlib import resources
 from typing import Any, Literal, get_args
 
 import attrs
@@ -56,6 +55,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from genproto.data._shipped import shipped_arrays
 from genproto.errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = [
@@ -77,15 +77,9 @@ _SPLITS: tuple[str, ...] = get_args(NamesSplit)
 _LETTERS = re.compile(r"[A-Za-z]+")
 
 
-@functools.cache
 def _arrays() -> dict[str, npt.NDArray[np.generic]]:
     """The arrays of ``names.npz``, read once and made read-only."""
-    resource = resources.files("genproto.data").joinpath("names.npz")
-    with resource.open("rb") as handle, np.load(handle, allow_pickle=False) as npz:
-        arrays = {key: npz[key] for key in npz.files}
-    for array in arrays.values():
-        array.setflags(write=False)
-    return arrays
+    return shipped_arrays("names.npz")
 
 
 @functools.cache
