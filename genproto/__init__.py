@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         NoneMeans,
         Paradigm,
         SampleCost,
+        TextCodec,
     )
 
 __version__ = "0.1.0"
@@ -47,6 +48,7 @@ __all__ = [
     "NoneMeans",
     "Paradigm",
     "SampleCost",
+    "TextCodec",
     "__version__",
     "load",
     "registry",
@@ -69,6 +71,7 @@ _LAZY = {
     "NoneMeans": "genproto.protocol",
     "Paradigm": "genproto.protocol",
     "SampleCost": "genproto.protocol",
+    "TextCodec": "genproto.protocol",
 }
 
 

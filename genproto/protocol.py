@@ -57,6 +57,7 @@ __all__ = [
     "Paradigm",
     "Part",
     "SampleCost",
+    "TextCodec",
     "protocol_compatible",
     "smallest_storage",
 ]
@@ -70,10 +71,14 @@ __all__ = [
 #: sequences, a declared batch tolerance, capabilities that follow the factory options,
 #: names with '-' and '.', per-instance options and ``genproto.distributions.draw``.
 #: Every 2.0 addition has a default that means what 1.x meant, which is why 1.x plugins
-#: and checkpoints keep working unchanged.
-PROTOCOL_VERSION = "2.0"
+#: and checkpoints keep working unchanged. 2.1 (adapters) added the optional
+#: :class:`TextCodec` (a model whose events are text says how tokens and strings map) and
+#: ``KeyedStreams.categorical(..., method="inverse")`` (one word a draw, for large
+#: vocabularies); 2.0 plugins implement neither and are unchanged.
+PROTOCOL_VERSION = "2.1"
 
-#: Earlier versions whose plugins and checkpoints this genproto still runs and reads.
+#: Earlier versions whose plugins and checkpoints this genproto still runs and reads
+#: (2.0 is covered by the same-major rule of :func:`protocol_compatible`).
 LEGACY_VERSIONS = ("1.0", "1.1")
 
 #: A condition handed to ``sample``/``log_likelihood``, of the model's declared
@@ -1267,4 +1272,27 @@ class GenerativeModel(Protocol):
 
     def save(self, directory: str | Path) -> Path:
         """Write a checkpoint that ``genproto.load`` reads back; returns the directory."""
+        ...
+
+
+@runtime_checkable
+class TextCodec(Protocol):
+    """Optional (protocol 2.1): a model whose events are text says how they map to strings.
+
+    A model with a variable-length sequence event (:meth:`EventSpace.sequence`) whose
+    tokens spell text implements both methods; ``genproto sample -o names.txt`` (one
+    sample a line) and ``.jsonl`` then write text, and ``genproto compare`` measures
+    it with the text metrics. The two are inverse on the model's valid texts:
+    ``to_text(from_text(t)) == t``.
+    """
+
+    def to_text(self, x: torch.Tensor) -> list[str]:
+        """The text of each row of ``x`` ``(N, *event.shape)``: the tokens before the first
+        stop, decoded (special tokens left out)."""
+        ...
+
+    def from_text(self, texts: Sequence[str]) -> torch.Tensor:
+        """Events ``(N, *event.shape)`` of ``event.dtype`` spelling ``texts``, each ended by the
+        stop and filled with the pad; a ``genproto.errors.InputError`` naming a text that does
+        not fit (too long, or characters the vocabulary lacks)."""
         ...

@@ -63,7 +63,7 @@ import math
 import operator
 import secrets
 from collections.abc import Callable
-from typing import Any, SupportsIndex
+from typing import Any, Literal, SupportsIndex
 
 import torch
 
@@ -653,16 +653,31 @@ class KeyedStreams:
         count = n if dtype == torch.float64 else -(-n // 2)
         return self._draw(count, _gumbel_converter(n, dtype), shape)
 
-    def categorical(self, logits: torch.Tensor) -> torch.Tensor:
-        """Draw a category from each row of unnormalised log-probabilities, by Gumbel-max.
+    def categorical(
+        self, logits: torch.Tensor, *, method: Literal["gumbel", "inverse"] = "gumbel"
+    ) -> torch.Tensor:
+        """Draw a category from each row of unnormalised log-probabilities.
 
         Args:
             logits: (B, ..., C) floating tensor; ``-inf`` marks an impossible category.
+            method: ``"gumbel"`` (the default): Gumbel-max, ``argmax(logits + g)``, using the
+                words of ``gumbel(*logits.shape[1:])`` (float32 noise whatever the logits'
+                dtype): ceil(prod(...) * C / 2) words per sample. ``"inverse"``: inversion
+                of the cumulative distribution (Devroye 1986, "Non-Uniform Random Variate
+                Generation", section II.2.1): one float64 uniform per draw, ``prod(...)``
+                words per sample whatever C -- the choice for large vocabularies. The
+                softmax and its running sum are taken in float64 row by row, so a row's
+                draw does not depend on the others; a category of probability 0 is never
+                drawn. The two methods draw the same distribution with different words.
 
         Returns:
-            (B, ...) int64 category numbers. Uses the words of ``gumbel(*logits.shape[1:])``
-            (float32 noise whatever the logits' dtype): ceil(prod(...) * C / 2) per sample.
+            (B, ...) int64 category numbers.
         """
+        if method not in ("gumbel", "inverse"):
+            raise InvalidArgumentError(
+                "categorical() method", value=method, allowed="'gumbel' or 'inverse'",
+                fix="Use method='inverse' for one word per draw (large C), else the default",
+            )
         fix = "Pass logits of shape (B, ..., C) with B = len(streams)"
         if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
             raise ArgumentTypeError(
@@ -677,9 +692,25 @@ class KeyedStreams:
                 allowed=f"(B, ..., C) with B = {len(self)} and C >= 1",
                 fix=fix,
             )
+        if method == "inverse":
+            return self._inverse_categorical(logits)
         noise = self.gumbel(*logits.shape[1:]).to(logits.device)  # (B, ..., C) float32
         work = torch.promote_types(logits.dtype, torch.float32)
         return (logits.to(work) + noise).argmax(dim=-1)
+
+    def _inverse_categorical(self, logits: torch.Tensor) -> torch.Tensor:
+        """``categorical(logits, method="inverse")``: the first category whose running
+        probability sum exceeds ``u * total`` (``u`` in (0, 1), float64)."""
+        u = self.uniform(*logits.shape[1:-1], dtype=torch.float64).to(logits.device)
+        probs = torch.softmax(logits.to(torch.float64), dim=-1)  # a row of -inf: NaN
+        cdf = probs.cumsum(dim=-1)
+        target = (u * cdf[..., -1]).unsqueeze(-1)
+        # right=True: the first index with cdf > target, so a zero-probability category
+        # (cdf equal to its predecessor's) is never chosen; the last positive category
+        # bounds the answer where rounding puts target at the total
+        index = torch.searchsorted(cdf.contiguous(), target, right=True).squeeze(-1)
+        last = (probs > 0).to(torch.int64).cumsum(dim=-1).argmax(dim=-1)
+        return torch.minimum(index, last)
 
     def randint(self, high: int, *shape: int) -> torch.Tensor:
         """Integers uniform in ``[0, high)``, (B, *shape) int64; ``1 <= high <= 2**32``.

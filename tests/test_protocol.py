@@ -145,8 +145,9 @@ def test_protocol_versions() -> None:
 def test_protocol_1_plugins_and_checkpoints_stay_compatible_under_2() -> None:
     from genproto.protocol import LEGACY_VERSIONS
 
-    assert PROTOCOL_VERSION == "2.0"
+    assert PROTOCOL_VERSION == "2.1"
     assert LEGACY_VERSIONS == ("1.0", "1.1")
+    assert protocol_compatible("2.0")  # 2.1 only added optional things
     for version in LEGACY_VERSIONS:
         assert protocol_compatible(version)
     assert not protocol_compatible("1.2")  # never released
@@ -156,3 +157,18 @@ def test_protocol_1_plugins_and_checkpoints_stay_compatible_under_2() -> None:
 def test_public_names_are_reexported() -> None:
     for name in ("Capabilities", "GenerativeModel", "Likelihood", "Paradigm", "SampleCost"):
         assert getattr(genproto, name) is getattr(genproto.protocol, name)
+
+
+def test_text_codec_is_optional_and_checked_by_name() -> None:
+    from genproto.protocol import TextCodec
+
+    class Codec:
+        def to_text(self, x: torch.Tensor) -> list[str]:
+            return ["a"] * len(x)
+
+        def from_text(self, texts: object) -> torch.Tensor:
+            return torch.zeros(1)
+
+    assert isinstance(Codec(), TextCodec)
+    assert not isinstance(object(), TextCodec)
+    assert genproto.TextCodec is TextCodec

@@ -482,6 +482,47 @@ def test_categorical_frequencies() -> None:
     assert chi2_counts(counts[:6], probs) > ALPHA
 
 
+def test_inverse_categorical_frequencies_and_zero_probabilities() -> None:
+    logits = torch.tensor([0.0, 1.0, -1.0, 2.0, -3.0, 0.5, -math.inf, -math.inf])
+    batch = 20_000
+    s = KeyedStreams.for_range(402, 0, batch)
+    draws = s.categorical(logits.expand(batch, 3, 8), method="inverse")
+    assert draws.shape == (batch, 3)
+    assert draws.dtype == torch.int64
+    counts = torch.bincount(draws.reshape(-1), minlength=8)
+    assert int(counts[6:].sum()) == 0  # -inf is impossible, the last category included
+    probs = torch.softmax(logits[:6].double(), dim=0)
+    assert chi2_counts(counts[:6], probs) > ALPHA
+
+
+def test_inverse_categorical_uses_one_word_per_draw_and_is_batch_invariant() -> None:
+    vocab = 50_000
+    logits = torch.randn(6, vocab, generator=torch.Generator().manual_seed(3))
+    whole = KeyedStreams.for_range(7, 0, 6)
+    drawn = whole.categorical(logits, method="inverse")
+    assert whole.position == 1  # one float64 uniform, one word, whatever the vocabulary
+    parts = [KeyedStreams.for_range(7, i, i + 2).categorical(logits[i : i + 2], method="inverse")
+             for i in (0, 2, 4)]
+    assert torch.equal(torch.cat(parts), drawn)
+    # the row's draw is the first category whose running probability sum passes u * total
+    u = KeyedStreams.for_range(7, 0, 6).uniform(dtype=torch.float64)
+    cdf = torch.softmax(logits.double(), -1).cumsum(-1)
+    expected = (cdf <= u[:, None] * cdf[:, -1:]).sum(-1)
+    assert torch.equal(drawn, expected)
+
+
+def test_inverse_categorical_point_mass_and_bad_method() -> None:
+    logits = torch.full((4, 5), -math.inf)
+    logits[:, 4] = 0.0  # all mass on the last category
+    assert torch.equal(KeyedStreams.for_range(1, 0, 4).categorical(logits, method="inverse"),
+                       torch.full((4,), 4))
+    logits = torch.full((4, 5), -math.inf)
+    logits[:, 0] = 3.0  # ... and on the first
+    assert int(KeyedStreams.for_range(1, 0, 4).categorical(logits, method="inverse").sum()) == 0
+    with pytest.raises(InvalidArgumentError, match="'gumbel' or 'inverse'"):
+        KeyedStreams.for_range(1, 0, 4).categorical(logits, method="icdf")  # type: ignore[arg-type]
+
+
 def test_randint_frequencies() -> None:
     s = KeyedStreams.for_range(501, 0, 5000)
     x = s.randint(7, 20)
