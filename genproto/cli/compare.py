@@ -80,7 +80,8 @@ def add_parser(sub: Any) -> None:
                    help="draw quality against sampling cost into this .png")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     p.add_argument("-n", type=bounded_int(1, 10**7), default=DEFAULT_N,
-                   help=f"unconditional samples per model (default {DEFAULT_N})")
+                   help=f"unconditional samples per model; a text model: samples per Census list "
+                   f"(default {DEFAULT_N})")
     p.add_argument("--per-class", type=bounded_int(1, 10**6), default=DEFAULT_PER_CLASS,
                    help=f"conditional samples per class (default {DEFAULT_PER_CLASS})")
     p.add_argument("--seed", type=seed, default=0, help="seed of every run (default 0)")

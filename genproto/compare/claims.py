@@ -164,14 +164,19 @@ def _declared_cost(r: ModelReport, detail: str = "") -> str:
 
 
 def per_token(r: ModelReport) -> Verdict:
-    """One evaluation per piece: counted = declared = L, the event's length."""
+    """One evaluation per piece: counted = declared = L, the event's length; for a cost
+    declared as a bound (sequences that stop early), 0 < counted <= declared = L."""
     if missing := _uncounted(r):
         return missing
-    ok = (r.declared_growth is CostGrowth.PER_TOKEN
-          and _same(r.counted_evaluations, r.declared_evaluations)
+    counted = r.counted_evaluations
+    assert counted is not None  # _uncounted checked it
+    within = (0 < counted <= r.declared_evaluations * (1 + _EPS) if r.cost_bound
+              else _same(counted, r.declared_evaluations))
+    ok = (r.declared_growth is CostGrowth.PER_TOKEN and within
           and r.declared_units == r.event_length)
+    bound = ", a bound: sequences stop early" if r.cost_bound else ""
     return _verdict(ok, f"counted {num(r.counted_evaluations)} evaluations per sample; "
-                        f"{_declared_cost(r, f', L={r.declared_units}')}; "
+                        f"{_declared_cost(r, f', L={r.declared_units}{bound}')}; "
                         f"event length {r.event_length}")
 
 

@@ -30,6 +30,7 @@ from genproto.generative_classifier import (
     log_likelihood,
     to_levels,
 )
+from genproto.metrics.text import is_text_model
 from genproto.protocol import Capabilities, CostGrowth, EventKind, Likelihood, SampleCost
 
 if TYPE_CHECKING:
@@ -114,6 +115,8 @@ def planned_stages(model: GenerativeModel, steps: Sequence[int] = DEFAULT_STEPS)
     """The stages :func:`evaluate` will run, in order (for progress bars)."""
     caps = model.capabilities
     stages = [Stage.SAMPLES.value, Stage.LIKELIHOOD.value]
+    if is_text_model(model):
+        return stages
     if caps.condition is not None and is_digits_event(caps.event):
         stages.append(Stage.CONDITIONAL.value)
     option = _steps_option(model)
@@ -177,7 +180,7 @@ def _declared(caps: Capabilities, cost: SampleCost) -> dict[str, Any]:
         "event_length": caps.event.dimension, "conditional": caps.conditional,
         "digits": is_digits_event(caps.event), "likelihood": caps.likelihood,
         "declared_growth": cost.growth, "declared_units": cost.units,
-        "declared_evaluations": cost.evaluations,
+        "declared_evaluations": cost.evaluations, "cost_bound": cost.bound,
     }
 
 
@@ -216,6 +219,9 @@ def evaluate(
     per_class = check_count(per_class, "evaluate() argument 'per_class'", 1)
     seed = check_count(seed, "evaluate() argument 'seed'", 0)
     steps = check_steps(steps)
+    if is_text_model(model):
+        return _evaluate_text(model, n=n, per_class=per_class, seed=seed, batch_size=batch_size,
+                              entry=entry, on_stage=on_stage)
     caps = model.capabilities
     digits = is_digits_event(caps.event)
     notes: list[str] = []
@@ -276,15 +282,8 @@ def evaluate(
     # 4. The steps sweep (diffusion): cost and quality at each step count.
     sweep = _sweep(model, steps, digits, main, n, seed, batch_size, stage, errors)
 
-    origin = getattr(model, "origin", None)
-    try:
-        declared = model.cost()  # at the default options, as the first run sampled
-    except Exception:
-        declared = caps.cost
     return ModelReport(
-        name=model.name,
-        distribution=entry.distribution if entry else getattr(origin, "distribution", None),
-        version=entry.version if entry else getattr(origin, "version", None),
+        **_identity(model, entry),
         likelihood_outcome=outcome,
         bits_per_dim_basis=basis,
         sweep=sweep,
@@ -294,8 +293,108 @@ def evaluate(
         per_class=per_class,
         seed=seed,
         seconds=time.perf_counter() - began,
-        **_declared(caps, declared),
+        **_declared(caps, _declared_cost(model)),
         **values,
+    )
+
+
+def _declared_cost(model: GenerativeModel) -> SampleCost:
+    try:
+        return model.cost()  # at the default options, as the first run sampled
+    except Exception:
+        return model.capabilities.cost
+
+
+def _identity(model: GenerativeModel, entry: ModelEntry | None) -> dict[str, Any]:
+    origin = getattr(model, "origin", None)
+    return {
+        "name": model.name,
+        "distribution": entry.distribution if entry else getattr(origin, "distribution", None),
+        "version": entry.version if entry else getattr(origin, "version", None),
+    }
+
+
+def _evaluate_text(model: GenerativeModel, *, n: int, per_class: int, seed: int,
+                   batch_size: int | None, entry: ModelEntry | None,
+                   on_stage: Callable[[str], None] | None) -> ModelReport:
+    """A text model of the Census names: ``n`` samples per list (condition = the list's
+    name), counted and timed, and the text metrics of each list
+    (:mod:`genproto.metrics.text`): cross-entropy on the test names, novelty, validity,
+    length distance and the reference names classifier's accuracy."""
+    from genproto.data.names import NAMES_LISTS, NamesList
+    from genproto.metrics.text import (
+        TextMetrics,
+        log_likelihood_of_test_names,
+        stopped_rows,
+        text_metrics,
+    )
+    from genproto.protocol import TextCodec
+
+    assert isinstance(model, TextCodec)  # is_text_model checked it
+    caps = model.capabilities
+    stage = on_stage or (lambda _: None)
+    began = time.perf_counter()
+    errors: list[str] = []
+    notes = [f"a text model: {n} samples per Census list, condition = the list's name; "
+             "image metrics and bits/dim do not apply (see the text metrics)"]
+
+    # 1. Samples of every list: counted cost and speed over all of them, decoded to text.
+    stage(Stage.SAMPLES.value)
+    runs: dict[NamesList, _Run] = {}
+    try:
+        for name in NAMES_LISTS:
+            runs[name] = _sample(model, n, condition=name, seed=seed, batch_size=batch_size,
+                                 options={})
+    except Exception as exc:
+        errors.append(_error(Stage.SAMPLES, exc))
+    counted = [r.counted for r in runs.values()]
+    values: dict[str, Any] = {
+        "counted_evaluations": (sum(counted) / len(counted)  # type: ignore[arg-type]
+                                if counted and None not in counted else None),
+        "samples_per_second": (len(runs) * n / sum(n / r.per_second for r in runs.values())
+                               if runs else None),
+        "weights_sha256": next(iter(runs.values())).weights_sha256 if runs else None,
+    }
+    if runs and values["counted_evaluations"] is None:
+        notes.append("not a genproto.Model: network evaluations could not be counted")
+
+    # 2. Likelihood: each list's test names (from_text, then log_likelihood with the list).
+    stage(Stage.LIKELIHOOD.value)
+    nats: dict[NamesList, tuple[torch.Tensor, int]] = {}
+    outcome = Outcome.NOT_TRIED
+    try:
+        for name in NAMES_LISTS:
+            nats[name] = log_likelihood_of_test_names(model, name, seed=seed,
+                                                   batch_size=batch_size)
+        outcome = Outcome.VALUES
+    except LikelihoodUnavailable:
+        outcome, nats = Outcome.UNAVAILABLE, {}
+    except Exception as exc:
+        errors.append(_error(Stage.LIKELIHOOD, exc))
+        outcome, nats = Outcome.ERROR, {}
+
+    # 3. The text metrics of each list that sampled.
+    text: list[TextMetrics] = []
+    for name, run in runs.items():
+        try:
+            log_likelihood, refused = nats.get(name, (None, 0))
+            text.append(text_metrics(
+                model.to_text(run.samples), name, log_likelihood=log_likelihood,
+                stopped=stopped_rows(caps.event, run.samples), unencodable=refused))
+        except Exception as exc:
+            errors.append(_error(f"text metrics of {name!r}", exc))
+    refused_total = sum(r for _, r in nats.values())
+    if refused_total:
+        notes.append(f"from_text refused {refused_total} test names (counted as probability 0)")
+    basis = ("none for text: see the cross-entropy in nats per name on each list's test "
+             "names (text metrics)" if outcome is Outcome.VALUES else "—")
+    return ModelReport(
+        **_identity(model, entry),
+        likelihood_outcome=outcome, bits_per_dim=None, bits_per_dim_basis=basis,
+        frechet=None, conditional_accuracy=None, coverage=None, sweep=(),
+        notes=tuple(notes), errors=tuple(errors), n=n, per_class=per_class, seed=seed,
+        seconds=time.perf_counter() - began, text=tuple(text),
+        **_declared(caps, _declared_cost(model)), **values,
     )
 
 

@@ -21,8 +21,9 @@ from genproto.protocol import CostGrowth, EventKind, Likelihood, Paradigm
 
 if TYPE_CHECKING:
     from genproto.metrics import Coverage
+    from genproto.metrics.text import TextMetrics
 
-__all__ = ["ModelReport", "Outcome", "Stage", "SweepPoint", "num"]
+__all__ = ["ModelReport", "Outcome", "Stage", "SweepPoint", "num", "text_dict"]
 
 
 class Outcome(enum.StrEnum):
@@ -112,6 +113,11 @@ class ModelReport:
     weights_sha256: str | None
     #: Whether the events are discrete levels or real numbers (the JSON form has it in ``event``).
     event_kind: EventKind = attrs.field(kw_only=True, converter=EventKind)
+    #: Whether the declared cost is an upper bound (a sequence that stops early costs less).
+    cost_bound: bool = attrs.field(default=False, kw_only=True)
+    #: A text model's metrics, one per Census list (:mod:`genproto.metrics.text`); ``()``
+    #: for any other model.
+    text: tuple[TextMetrics, ...] = attrs.field(default=(), kw_only=True)
 
     @property
     def built(self) -> bool:
@@ -128,9 +134,34 @@ class ModelReport:
         prefixes = tuple(f"{stage.value}:" for stage in stages)
         return next((e for e in self.errors if e.startswith(prefixes)), None)
 
+    @property
+    def is_text(self) -> bool:
+        """Measured as a text model (the text metrics of the Census names)."""
+        return bool(self.text)
+
     def to_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self, recurse=True, value_serializer=_jsonable,
-                            filter=lambda field, _: field.name != "event_kind")
+        """The JSON form; ``cost_bound`` and ``text`` only when set, so the reports of
+        image and point models read as before."""
+        out = attrs.asdict(self, recurse=True, value_serializer=_jsonable,
+                           filter=lambda field, _: field.name not in _OPTIONAL)
+        if self.cost_bound:
+            out["cost_bound"] = True
+        if self.text:
+            out["text"] = [text_dict(t) for t in self.text]
+        return out
+
+
+#: Fields :meth:`ModelReport.to_dict` leaves out (``event_kind``) or writes only when set.
+_OPTIONAL = frozenset({"event_kind", "cost_bound", "text"})
+
+
+def text_dict(metrics: TextMetrics) -> dict[str, Any]:
+    """One list's text metrics as JSON values, the cross-entropy gap included."""
+    out: dict[str, Any] = attrs.asdict(metrics, recurse=True, value_serializer=_jsonable)
+    ce = metrics.cross_entropy
+    if ce is not None:
+        out["cross_entropy"]["gap"] = _jsonable(None, None, ce.gap)
+    return out
 
 
 def _jsonable(instance: Any, field: Any, value: Any) -> Any:

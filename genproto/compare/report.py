@@ -11,6 +11,7 @@ equal steps, the claims and the notes. The chart is :mod:`genproto.compare.chart
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -20,7 +21,7 @@ from genproto.compare.claims import Claim, Status
 from genproto.compare.records import ModelReport, SweepPoint, num
 from genproto.protocol import Likelihood, Paradigm
 
-__all__ = ["Comparison", "equal_steps"]
+__all__ = ["TEXT_HEADERS", "Comparison", "equal_steps"]
 
 #: How a likelihood's bits/dim relate to the true ones, in its table cell.
 _RELATION = {Likelihood.BOUND: "≤ ", Likelihood.ESTIMATE: "≈ "}
@@ -45,6 +46,39 @@ def _cell(value: float | None, fmt: str) -> str:
     return "—" if value is None else format(value, fmt)
 
 
+#: The text table's columns (:meth:`Comparison.text_rows`).
+TEXT_HEADERS = ("model", "list", "cross-entropy (nats/name)", "truth", "H(p)", "gap",
+                "novel", "real (unseen)", "valid", "length TV", "list accuracy (truth's)")
+
+
+def _text_cells(r: ModelReport) -> list[list[str]]:
+    from genproto.metrics.names_classifier import TRUTH_ACCURACY
+
+    rows = []
+    for t in r.text:
+        ce = t.cross_entropy
+        rows.append([
+            r.name, t.list,
+            "—" if ce is None else format(ce.model, ".3f"),
+            "—" if ce is None else format(ce.truth, ".3f"),
+            "—" if ce is None else format(ce.entropy, ".3f"),
+            "—" if ce is None else format(ce.gap, "+.3f"),
+            f"{t.novelty:.3f}", f"{t.real:.3f} ({t.unseen_real:.3f})", f"{t.validity:.3f}",
+            f"{t.length_tv:.3f}", f"{t.accuracy:.3f} ({TRUTH_ACCURACY[t.list]:.3f})",
+        ])
+    return rows
+
+
+_TEXT_CONVENTIONS = (
+    "Text models, per Census list: n samples drawn with condition = the list's name. "
+    "Cross-entropy: -sum q log m over the list's test names, q the truth renormalised over "
+    "them, beside the truth's own (truth) and the list's entropy H(p); gap = model - truth. "
+    "novel: not a train name; real: a name of the list (unseen: a test name); valid: a-z "
+    "only, non-empty, stopped; length TV: total variation to the truth's lengths; list "
+    "accuracy: share the reference names classifier puts on the list asked for (in brackets, "
+    "its accuracy on samples of the truth).")
+
+
 def _cell_likelihood(r: ModelReport) -> str:
     if r.likelihood is Likelihood.NONE:
         return "none (—)"
@@ -56,6 +90,8 @@ def _cell_likelihood(r: ModelReport) -> str:
 def _cell_cost(r: ModelReport) -> str:
     if r.counted_evaluations is None:
         return f"— (declared {r.declared_evaluations})"
+    if r.cost_bound:
+        return f"{r.counted_evaluations:.3g} (declared ≤ {r.declared_evaluations})"
     return f"{r.counted_evaluations:g} (declared {r.declared_evaluations})"
 
 
@@ -113,6 +149,10 @@ class Comparison:
             ])
         return out
 
+    def text_rows(self) -> list[list[str]]:
+        """The text table's cells (:data:`TEXT_HEADERS`), one row per text model and list."""
+        return [cells for r in self.reports for cells in _text_cells(r)]
+
     def _settings(self) -> str:
         floor = "" if self.floor is None else f"; Frechet floor (test vs train) {self.floor:.2f}"
         return (f"n = {self.n} unconditional samples, {self.per_class} per class for accuracy, "
@@ -161,6 +201,10 @@ class Comparison:
         table = render_table(self.HEADERS, self.rows(),
                              widths=[12, 16, 24, 24, 16, 14, 9, 10, 8, 12])
         parts = [table, "", self._settings()]
+        if text_rows := self.text_rows():
+            parts += ["", textwrap.fill(_TEXT_CONVENTIONS, 100),
+                      render_table(TEXT_HEADERS, text_rows,
+                                   widths=[12, 8, 13, 7, 7, 7, 6, 13, 6, 7, 14])]
         if sweeps := self._sweeps():
             parts += ["", *sweeps]
         if pairs := self._equal_steps():
@@ -180,6 +224,10 @@ class Comparison:
         lines = ["# The paradigms, measured", "", self._settings(), "",
                  row(self.HEADERS), row(["---"] * len(self.HEADERS))]
         lines += [row(cells) for cells in self.rows()]
+        if text_rows := self.text_rows():
+            lines += ["", "## Text models: the Census names", "", _TEXT_CONVENTIONS, "",
+                      row(TEXT_HEADERS), row(["---"] * len(TEXT_HEADERS))]
+            lines += [row(cells) for cells in text_rows]
         sweeps = [r for r in self.reports if r.sweep]
         if sweeps:
             lines += ["", "## Quality against steps", "",
