@@ -62,7 +62,7 @@ import torch
 from safetensors.numpy import load as _load_safetensors
 from safetensors.numpy import save_file
 
-from genproto.data.names import NAMES_LISTS, NamesList, load_names
+from genproto.data.names import NAMES_LISTS, NamesList, NamesSplit, load_names
 from genproto.errors import ArgumentTypeError, CheckpointNotFoundError, InvalidArgumentError
 
 __all__ = [
@@ -122,7 +122,8 @@ def check_prior(prior: Any, what: str) -> npt.NDArray[np.float64]:
     if p.shape != (len(NAMES_LISTS),) or not np.isfinite(p).all() or (p < 0).any() \
             or p.sum() <= 0:
         raise InvalidArgumentError(what, value=prior, allowed=allowed)
-    return p / p.sum()
+    normalised: npt.NDArray[np.float64] = p / p.sum()
+    return normalised
 
 
 def _symbols(names: Sequence[str], order: int) -> tuple[npt.NDArray[np.int64],
@@ -228,7 +229,9 @@ class NamesClassifier:
         Args:
             prior: ``p(c)`` in list order, or ``None`` for uniform (see :func:`check_prior`).
         """
-        log_prior = torch.from_numpy(np.log(check_prior(prior, "predict() argument 'prior'")))
+        p = check_prior(prior, "predict() argument 'prior'")
+        with np.errstate(divide="ignore"):  # a list of prior 0 is never predicted: log 0 = -inf
+            log_prior = torch.from_numpy(np.log(p))
         return (self.log_prob(names) + log_prior).argmax(1)
 
 
@@ -276,10 +279,12 @@ def list_accuracy(names: Sequence[str], list: NamesList, prior: Any = None) -> f
 def accuracy_table(classifier: NamesClassifier) -> dict[str, tuple[float, float, float]]:
     """Per list: accuracy on the test names (each once), on the test names by frequency, and
     on names drawn from the truth (every name of the list by its probability); uniform prior."""
-    out = {}
+    out: dict[str, tuple[float, float, float]] = {}
     for i, name in enumerate(NAMES_LISTS):
         row = []
-        for split, weighted in (("test", False), ("test", True), ("all", True)):
+        splits: tuple[tuple[NamesSplit, bool], ...] = (
+            ("test", False), ("test", True), ("all", True))
+        for split, weighted in splits:
             data = load_names(split, name)
             right = (classifier.predict(data.names) == i).double()
             w = data.probs if weighted else torch.ones(len(data), dtype=torch.float64)
