@@ -284,3 +284,11 @@ def test_names_a_model_cannot_encode_have_probability_zero() -> None:
     assert m.cross_entropy.model == math.inf
     assert m.cross_entropy.unencodable == refused
     assert MAX_LENGTH > 13
+
+
+def test_the_docs_snippet_runs(bigram: NamesBigram, capsys: pytest.CaptureFixture[str]) -> None:
+    page = (Path(__file__).parents[1] / "docs" / "text-metrics.md").read_text()
+    block = page.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(block.replace("n=1000", "n=100"), "text-metrics.md", "exec"),
+         {"model": bigram})
+    assert len(capsys.readouterr().out.split()) == 4
