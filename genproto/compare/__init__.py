@@ -38,6 +38,13 @@ Conventions, stated once (they are repeated in every report):
   distances at equal ``n`` only, and against :func:`genproto.metrics.frechet_floor`.
 * **Cost.** The evaluations the sampler counts per sample of the first run, and
   samples per second of that run's wall time (the machine's load shows in it).
+* **Text models** (:func:`genproto.metrics.text.is_text_model`: a sequence event, a
+  text condition, ``to_text``/``from_text``) are models of the Census names: ``n``
+  samples per list with ``condition`` = the list's name, and the text metrics of
+  :mod:`genproto.metrics.text` per list (cross-entropy on the test names beside the
+  truth's, novelty, validity, length distance, the names classifier's accuracy)
+  instead of bits/dim and the image metrics; their cost is the mean counted over
+  the lists.
 """
 
 from __future__ import annotations

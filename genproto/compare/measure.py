@@ -8,7 +8,9 @@ per dimension on the digits test split with its kind, and, for models of the
 distance in the reference classifier's features, conditional accuracy, mode
 coverage). A model with a ``steps`` sample option (diffusion) is also sampled
 at several step counts (:func:`sweep_steps`), so quality can be drawn against
-cost as a curve. The conventions are stated in :mod:`genproto.compare`.
+cost as a curve. A text model of the Census names is measured per list instead
+(:func:`_evaluate_text`, :mod:`genproto.metrics.text`). The conventions are
+stated in :mod:`genproto.compare`.
 """
 
 from __future__ import annotations
