@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 
 #: The outputs that hold text, for a model that is a TextCodec.
 TEXT_OUTPUTS = (".txt", ".jsonl")
+#: Where samples go without ``-o`` (a text model prints its texts instead).
+DEFAULT_OUTPUT = "samples.png"
 
 __all__ = ["add_parser", "parse_assignments"]
 
@@ -156,6 +158,14 @@ def _sample(args: argparse.Namespace) -> int:
     entry = registry.default().entry(args.name)
     factory_items, sample_items, routed = _route_options(entry, args.model_option, args.option)
     model_options = parse_assignments(factory_items, entry.options, "model")
+    built: Any = None
+    if args.output is None:
+        from genproto.protocol import TextCodec
+
+        built = registry.get(args.name, **model_options)
+        if isinstance(built, TextCodec):  # a text model without -o prints its samples
+            return _print_texts(args, built, sample_items, routed)
+        args.output = DEFAULT_OUTPUT
     output = Path(args.output)
     if output.suffix not in (".png", ".npy", *TEXT_OUTPUTS):
         raise InvalidArgumentError(
@@ -163,7 +173,7 @@ def _sample(args: argparse.Namespace) -> int:
             allowed="a path ending in .png or .npy (.txt or .jsonl for a text model)",
         )
     check_target(args.output, what="output file")  # a folder, a missing folder, a NUL...
-    model: Any = registry.get(args.name, **model_options)
+    model: Any = built if built is not None else registry.get(args.name, **model_options)
     if args.device:
         model.to(args.device)
     _check_routed(model, routed)
@@ -213,6 +223,30 @@ def _sample(args: argparse.Namespace) -> int:
         f"wrote {args.n} samples of {args.name!r} to {output} "
         f"(seed {result.seed}, {result.evaluations_per_sample:g} network evaluations per sample)"
     )
+    if args.provenance:
+        print(json.dumps(result.provenance.to_dict(), indent=2))
+    sys.stdout.flush()
+    return 0
+
+
+def _print_texts(args: argparse.Namespace, model: Any, sample_items: list[str],
+                 routed: list[str]) -> int:
+    """No ``-o`` for a text model: its samples' texts on standard output, one a line."""
+    from genproto import sampling
+
+    if args.device:
+        model.to(args.device)
+    _check_routed(model, routed)
+    sample_options = parse_assignments(
+        sample_items, tuple(getattr(model, "sample_options", ())), "sample"
+    )
+    if args.steps is not None:
+        sample_options["steps"] = args.steps
+    result = sampling.run(model, args.n, condition=_condition(args, model).value, seed=args.seed,
+                          batch_size=args.batch_size,
+                          progress=None if not args.progress else True, **sample_options)
+    for text in _texts(model, result.samples):
+        print(text)
     if args.provenance:
         print(json.dumps(result.provenance.to_dict(), indent=2))
     sys.stdout.flush()
@@ -328,7 +362,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("name", help="registered model name (see `genproto list`)")
     p.add_argument("-n", type=bounded_int(0, MAX_SAMPLES),
                    default=64, help="number of samples (default 64)")
-    p.add_argument("-o", "--output", default="samples.png",
+    p.add_argument("-o", "--output", default=None,
                    help="output .png or .npy; .txt (a sample a line) or .jsonl (a JSON object "
                    "a sample) for a text model")
     p.add_argument("--force", action="store_true",
