@@ -28,14 +28,14 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import genproto  # noqa: E402
+import genproto
 
 
 def _gpt2_small(folder: Path) -> Path:
+    from genproto_transformers.chars import char_tokenizer
     from transformers import GPT2Config, GPT2LMHeadModel
 
     from genproto.training import seeded_init
-    from genproto_transformers.chars import char_tokenizer
 
     config = GPT2Config(vocab_size=50257, n_positions=128, n_embd=256, n_layer=4, n_head=4,
                         bos_token_id=0, eos_token_id=0, pad_token_id=0)

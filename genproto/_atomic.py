@@ -431,8 +431,9 @@ def _put_back(aside: Path, target: Path) -> None:
 
 
 def _move_into_place(staged: Path, target: Path, aside: Path, *, replace: bool) -> None:
-    """Rename the finished ``staged`` directory to ``target``, replacing an old one safely."""
-    if not replace:
+    """Rename the finished ``staged`` directory to ``target``, replacing an old one safely
+    (``replace=True`` with no old one is a plain rename)."""
+    if not replace or not os.path.lexists(target):
         os.replace(staged, target)
         with contextlib.suppress(OSError):  # in place; see atomic_path
             fsync_dir(target.parent)

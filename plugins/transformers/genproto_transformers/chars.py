@@ -31,7 +31,8 @@ def char_tokenizer(alphabet: str) -> Any:
         single=f"{BOUNDARY} $A", special_tokens=[(BOUNDARY, 0)]
     )
     core.decoder = decoders.Fuse()
-    return PreTrainedTokenizerFast(
+    fast: Any = PreTrainedTokenizerFast  # untyped in transformers
+    return fast(
         tokenizer_object=core, bos_token=BOUNDARY, eos_token=BOUNDARY, pad_token=BOUNDARY,
         unk_token=UNKNOWN,
     )

@@ -101,7 +101,10 @@ def _folder(path: str | Path | None) -> Path:
 
 def describe(path: str | Path | None) -> Description:
     """Read a model folder's declarations (no weights); typed errors for an unfit folder."""
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
 
     folder = _folder(path)
     config_file = folder / "config.json"
@@ -119,6 +122,14 @@ def describe(path: str | Path | None) -> Description:
             allowed="a model type AutoModelForCausalLM builds (gpt2, llama, qwen2, mistral, ...)",
             fix="Point path at a causal LM (a decoder that predicts the next token)",
         )
+    if model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and config.get("is_decoder") is not True:
+        raise CheckpointError(
+            f"{folder} holds a {model_type!r} encoder saved without is_decoder=true: its "
+            "attention looks both ways, so it is not a causal language model",
+            value=model_type, allowed="a decoder (is_decoder=true), or a causal LM type",
+            fix="Use a causal LM, or a decoder configuration of this family saved with "
+            "is_decoder=True",
+        )
     _check_weights(folder)
     if not any((folder / name).is_file() for name in _TOKENIZER_FILES):
         raise CheckpointError(
@@ -130,7 +141,8 @@ def describe(path: str | Path | None) -> Description:
     gen = _read_json(generation) if generation.is_file() else {}
     tok_file = folder / "tokenizer_config.json"
     tok = _read_json(tok_file) if tok_file.is_file() else {}
-    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else {}
+    nested = config.get("text_config")
+    text: dict[str, Any] = nested if isinstance(nested, dict) else {}
     vocabulary = config.get("vocab_size", text.get("vocab_size"))
     if not isinstance(vocabulary, int) or vocabulary < 2:
         raise CheckpointError(f"{config_file}: vocab_size", value=vocabulary,
@@ -225,8 +237,9 @@ def load_pretrained(description: Description, *, dtype: str, pretrained: bool = 
 def quiet() -> Iterator[None]:
     """transformers' progress bars off while loading (a bar per load is noise), then as they
     were."""
-    from transformers.utils import logging
+    from transformers.utils import logging as hf_logging
 
+    logging: Any = hf_logging  # untyped in transformers
     enabled = logging.is_progress_bar_enabled()
     logging.disable_progress_bar()
     try:
@@ -238,10 +251,13 @@ def quiet() -> Iterator[None]:
 
 def _load(folder: str, description: Description, *, dtype: str, pretrained: bool,
           init_seed: int) -> tuple[Any, Any]:
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoModelForCausalLM as auto_lm
 
     from genproto.training import seeded_init
 
+    AutoModelForCausalLM: Any = auto_lm  # untyped in transformers
+    model: Any
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True,
                                                   trust_remote_code=False)

@@ -345,7 +345,9 @@ class HFCausalLM(Model):
         ]
 
     def from_text(self, texts: Sequence[str]) -> torch.Tensor:
-        """Events spelling ``texts`` (the tokenizer's ids, no special tokens, then the stop)."""
+        """Events spelling ``texts``: the tokenizer's ids (no special tokens), then the stop;
+        a text of exactly ``max_new_tokens`` tokens has no room for it and is encoded as a
+        sample cut at that length is (so ``from_text(to_text(x)) == x`` for every sample)."""
         if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
             raise InputError("from_text() texts", value=type(texts).__name__,
                              allowed="a list of str", fix="Pass a list of strings")
@@ -355,15 +357,16 @@ class HFCausalLM(Model):
         encoded = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
         unknown = getattr(self.tokenizer, "unk_token_id", None)
         for row, (text, ids) in enumerate(zip(texts, encoded, strict=True)):
-            if len(ids) + 1 > length:
+            if len(ids) > length:
                 raise InputError(
                     f"text {text!r} is {len(ids)} tokens long", value=text,
-                    allowed=f"at most {length - 1} tokens and the stop",
+                    allowed=f"at most {length} tokens (max_new_tokens)",
                     fix="Shorten it, or build the model with a larger max_new_tokens",
                 )
             if unknown is not None and unknown in ids:
                 raise InputError(f"text {text!r} has characters the vocabulary lacks",
                                  value=text, fix="Use only characters the tokenizer knows")
-            out[row, : len(ids) + 1] = torch.tensor([*ids, eos], dtype=torch.int64)
+            out[row, : min(len(ids) + 1, length)] = torch.tensor([*ids, eos][:length],
+                                                                  dtype=torch.int64)
         return out.to(event.dtype)
 

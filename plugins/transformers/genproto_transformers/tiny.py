@@ -50,7 +50,8 @@ def save_tiny(
         raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
     tokenizer = char_tokenizer(alphabet)
     with seeded_init(seed):
-        model = AutoModelForCausalLM.from_config(
+        auto: Any = AutoModelForCausalLM  # untyped in transformers
+        model = auto.from_config(
             _config(architecture, len(tokenizer), positions, width)
         )
     if scale != 1.0:

@@ -88,7 +88,8 @@ class Warper:
         scores = logits.float()
         if not self._processors:
             return scores
-        out: torch.Tensor = self._processors(history, scores)
+        processors: Any = self._processors  # transformers annotates input_ids as LongTensor
+        out: torch.Tensor = processors(history, scores)
         return out
 
 

@@ -11,7 +11,7 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
-from genproto_transformers.tiny import save_tiny  # noqa: E402
+from genproto_transformers.tiny import save_tiny
 
 
 @pytest.fixture(scope="session")

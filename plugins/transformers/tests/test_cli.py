@@ -52,4 +52,5 @@ def test_a_missing_folder_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
     code = main(["sample", "hf-causal-lm", "-M", f"path={tmp_path / 'nope'}", "-n", "2"])
     assert code != 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "no model folder" in err[0]
+    assert len(err) == 1
+    assert "no model folder" in err[0]

@@ -9,9 +9,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from genproto_transformers.tiny import save_tiny
+
 import genproto
 from genproto.testing import contract_tests
-from genproto_transformers.tiny import save_tiny
 
 _ROOT = Path(tempfile.mkdtemp(prefix="genproto-gpt2-"))
 atexit.register(shutil.rmtree, _ROOT, True)

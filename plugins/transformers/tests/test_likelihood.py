@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from genproto_transformers.model import HFCausalLM
+from genproto_transformers.tiny import save_tiny
 
 from genproto import registry
 from genproto.errors import InvalidArgumentError
-from genproto_transformers.model import HFCausalLM
-from genproto_transformers.tiny import save_tiny
 
 
 def _model(folder: Path, **options: object) -> HFCausalLM:

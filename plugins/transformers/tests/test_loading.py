@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import torch
+from genproto_transformers.model import HFCausalLM
 
 from genproto import registry
 from genproto.errors import (
@@ -21,7 +22,6 @@ from genproto.errors import (
     OptionError,
 )
 from genproto.protocol import ConditionKind, CostGrowth, Layout
-from genproto_transformers.model import HFCausalLM
 
 
 def _copy(folder: Path, tmp_path: Path) -> Path:
@@ -36,13 +36,18 @@ def test_capabilities_follow_the_folder_and_the_options(gpt2_dir: Path) -> None:
     assert caps.event.shape == (9,)
     assert caps.event.layout is Layout.TOKENS
     assert caps.event.levels == 11  # stop, <unk>, 9 characters
-    assert caps.event.stop == 0 and caps.event.pad == 0
-    assert caps.cost.growth is CostGrowth.PER_TOKEN and caps.cost.bound
+    assert caps.event.stop == 0
+    assert caps.event.pad == 0
+    assert caps.cost.growth is CostGrowth.PER_TOKEN
+    assert caps.cost.bound
     assert caps.cost.units == 9
-    assert caps.condition is not None and caps.condition.kind is ConditionKind.TEXT
+    assert caps.condition is not None
+    assert caps.condition.kind is ConditionKind.TEXT
     tokens = entry.capabilities_for(path=str(gpt2_dir), prompt="tokens").condition
-    assert tokens is not None and tokens.kind is ConditionKind.TOKENS
-    assert tokens.max_length == 64 - 32 and tokens.vocab_size == 11
+    assert tokens is not None
+    assert tokens.kind is ConditionKind.TOKENS
+    assert tokens.max_length == 64 - 32
+    assert tokens.vocab_size == 11
     model = registry.get("hf-causal-lm", path=str(gpt2_dir), max_new_tokens=9, device="cpu")
     assert model.capabilities == caps
 
@@ -83,16 +88,22 @@ def test_a_missing_folder_is_not_found_and_never_a_hub_id(tmp_path: Path) -> Non
 
 
 def test_a_model_that_is_not_causal_is_refused(tmp_path: Path) -> None:
-    from transformers import BertConfig, BertModel
-
     from genproto_transformers.chars import char_tokenizer
+    from transformers import BertConfig, BertModel, DistilBertConfig, DistilBertModel
 
-    BertModel(BertConfig(vocab_size=11, hidden_size=8, num_hidden_layers=1,
-                         num_attention_heads=2, intermediate_size=8)).save_pretrained(tmp_path)
-    char_tokenizer("abcdefgh:").save_pretrained(tmp_path)
+    DistilBertModel(DistilBertConfig(vocab_size=11, dim=8, n_layers=1, n_heads=2,
+                                     hidden_dim=8)).save_pretrained(tmp_path / "distil")
+    char_tokenizer("abcdefgh:").save_pretrained(tmp_path / "distil")
     with pytest.raises(CheckpointError, match="not a causal language model") as info:
-        registry.get("hf-causal-lm", path=str(tmp_path))
-    assert "'bert'" in str(info.value)
+        registry.get("hf-causal-lm", path=str(tmp_path / "distil"))
+    assert "'distilbert'" in str(info.value)
+    # BERT has a causal-LM class, but only as a decoder: saved as an encoder it looks both ways
+    BertModel(BertConfig(vocab_size=11, hidden_size=8, num_hidden_layers=1,
+                         num_attention_heads=2, intermediate_size=8)).save_pretrained(
+        tmp_path / "bert")
+    char_tokenizer("abcdefgh:").save_pretrained(tmp_path / "bert")
+    with pytest.raises(CheckpointError, match="without is_decoder=true"):
+        registry.get("hf-causal-lm", path=str(tmp_path / "bert"))
 
 
 def test_pickle_only_weights_are_refused_unread(gpt2_dir: Path, tmp_path: Path) -> None:
@@ -166,10 +177,14 @@ def test_from_text_and_to_text_invert_each_other(gpt2_dir: Path) -> None:
     assert x.dtype == model.capabilities.event.dtype
     assert model.capabilities.event.contains(x).all()
     assert model.to_text(x) == texts
-    samples = model.sample(12, condition="a", seed=0)
-    assert torch.equal(model.from_text(model.to_text(samples)), samples)
+    samples = model.sample(40, condition="a", seed=0)
+    plain = samples[~(samples == 1).any(dim=1)]  # rows without <unk>, a special token to_text drops
+    assert len(plain) >= 10
+    assert torch.equal(model.from_text(model.to_text(plain)), plain)
+    assert model.to_text(torch.ones((1, 6), dtype=samples.dtype)) == [""]  # <unk> only
+    assert (model.from_text(["abcdef"]) != 0).all()  # 6 tokens: cut there, no stop
     with pytest.raises(InputError, match="tokens long"):
-        model.from_text(["abcdef"])  # 6 letters and the stop do not fit 6 tokens
+        model.from_text(["abcdefg"])  # 7 letters do not fit 6 tokens
     with pytest.raises(InputError, match="characters the vocabulary lacks"):
         model.from_text(["aXb"])
     with pytest.raises(InputError, match="a list of str"):

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from genproto_transformers.names import ALPHABET, NamesLM, shipped_folder
 
 from genproto import registry
 from genproto.data.names import NAMES_LISTS, load_names
 from genproto.training import TrainSettings, fit
-from genproto_transformers.names import ALPHABET, NamesLM, shipped_folder
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,8 @@ def test_list_accuracy_of_the_reference_classifier(names: NamesLM) -> None:
 def test_unprompted_samples_write_the_list_too(names: NamesLM) -> None:
     texts = names.to_text(names.sample(60, seed=2))
     prefixes = {t.partition(":")[0] for t in texts if ":" in t}
-    assert prefixes <= set(NAMES_LISTS) and len(prefixes) == 3
+    assert prefixes <= set(NAMES_LISTS)
+    assert len(prefixes) == 3
 
 
 def test_likelihood_beats_uniform_letters_on_test_names(names: NamesLM) -> None:
@@ -82,6 +83,6 @@ def test_training_is_reproducible_and_exports_to_hugging_face(tmp_path: Path) ->
     fresh = registry.get("names", pretrained=False, device="cpu").state_tensors()  # type: ignore[attr-defined]
     assert not all(torch.equal(fresh[k], weights[0][k]) for k in fresh)
     folder = export(tmp_path / "a" / "model", tmp_path / "hf")
-    again = registry.get("names", path=str(folder), device="cpu")
+    again = registry.get("hf-causal-lm", path=str(folder), device="cpu", max_new_tokens=24)
     assert all(torch.equal(again.state_tensors()[k], weights[0][k])  # type: ignore[attr-defined]
                for k in weights[0])

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 import torch
+from genproto_transformers.model import HFCausalLM
 
 from genproto import registry
 from genproto.streams import KeyedStreams
-from genproto_transformers.model import HFCausalLM
 
 PROMPTS = ["a", "bb", "", "abc:", "hhhhhhhh", "g", "defg", "c:a", "", "ab"]
 
@@ -72,7 +72,8 @@ def test_rows_stop_at_eos_and_stopped_rows_stop_costing(gpt2_dir: Path) -> None:
     event = model.capabilities.event
     lengths = event.lengths(run.samples)
     stopped = (run.samples == event.stop).any(dim=1)
-    assert bool(stopped.any()) and not bool(stopped.all())  # both kinds of rows occur
+    assert bool(stopped.any())
+    assert not bool(stopped.all())
     assert bool((lengths[stopped] < 12).any())
     # one call per token a row waits for: its length, the longest in its batch at most
     assert 1.0 <= run.evaluations_per_sample <= 12.0
@@ -136,7 +137,8 @@ def test_provenance_names_the_weights_and_hashes_per_sample_prompts(gpt2_dir: Pa
     assert "per-sample texts (10,), sha256" in run.provenance.condition
     other = model.sample_run(10, condition=[*PROMPTS[:-1], "zz"], seed=0)
     assert other.provenance.condition != run.provenance.condition
-    assert model.origin is not None and model.origin.options["path"] == str(gpt2_dir)
+    assert model.origin is not None
+    assert model.origin.options["path"] == str(gpt2_dir)
 
 
 def test_reduced_precision_flips_fewer_tokens_than_declared(gpt2_dir: Path) -> None:
