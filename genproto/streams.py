@@ -708,9 +708,15 @@ class KeyedStreams:
         # right=True: the first index with cdf > target, so a zero-probability category
         # (cdf equal to its predecessor's) is never chosen; the last positive category
         # bounds the answer where rounding puts target at the total
-        index = torch.searchsorted(cdf.contiguous(), target, right=True).squeeze(-1)
-        last = (probs > 0).to(torch.int64).cumsum(dim=-1).argmax(dim=-1)
-        return torch.minimum(index, last)
+        index = torch.searchsorted(cdf.contiguous(), target, right=True)
+        index = index.clamp_(max=logits.shape[-1] - 1)
+        # rounding can leave target at the total: then index may land on a trailing zero;
+        # such rows (rare) take their last positive category instead
+        wrong = probs.gather(-1, index) == 0
+        if bool(wrong.any()):
+            positive = (probs > 0).to(torch.int64).cumsum(dim=-1).argmax(dim=-1, keepdim=True)
+            index = torch.where(wrong, positive, index)
+        return index.squeeze(-1)
 
     def randint(self, high: int, *shape: int) -> torch.Tensor:
         """Integers uniform in ``[0, high)``, (B, *shape) int64; ``1 <= high <= 2**32``.

@@ -511,6 +511,21 @@ def test_inverse_categorical_uses_one_word_per_draw_and_is_batch_invariant() -> 
     assert torch.equal(drawn, expected)
 
 
+def test_inverse_categorical_never_lands_on_trailing_zeros_when_rounding_reaches_the_total(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """u * total can round to the total itself (a total just above 1 and u = 1 - 2^-53 tie to
+    it): the search then runs off the end, and the draw must fall back to the last category of
+    positive probability. Simulated with u = 1 exactly."""
+    monkeypatch.setattr(KeyedStreams, "uniform",
+                        lambda self, *shape, dtype=torch.float32: torch.ones(
+                            (len(self), *shape), dtype=dtype))
+    logits = torch.log(torch.tensor([[0.2, 0.5, 0.0, 0.0], [0.7, 0.0, 0.0, 0.0],
+                                     [0.1, 0.1, 0.1, 0.7]]))
+    drawn = KeyedStreams.for_range(0, 0, 3).categorical(logits, method="inverse")
+    assert drawn.tolist() == [1, 0, 3]
+
+
 def test_inverse_categorical_point_mass_and_bad_method() -> None:
     logits = torch.full((4, 5), -math.inf)
     logits[:, 4] = 0.0  # all mass on the last category
