@@ -53,12 +53,12 @@ DIGITS_FLIP_FRACTION = 0.02
 
 
 def unet_config() -> dict[str, Any]:
-    """The architecture: 8x8 -> 4x4, widths 64 and 128, one ResNet block a level."""
+    """The architecture: 8x8 -> 4x4, widths 32 and 64, one ResNet block a level."""
     return {
         "sample_size": 8, "in_channels": 1, "out_channels": 1, "layers_per_block": 1,
-        "block_out_channels": (64, 128), "down_block_types": ("DownBlock2D", "DownBlock2D"),
+        "block_out_channels": (32, 64), "down_block_types": ("DownBlock2D", "DownBlock2D"),
         "up_block_types": ("UpBlock2D", "UpBlock2D"), "num_class_embeds": CLASSES + 1,
-        "norm_num_groups": 16,
+        "norm_num_groups": 8,
     }
 
 

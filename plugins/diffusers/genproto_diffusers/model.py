@@ -126,6 +126,16 @@ def _condition_spec(description: Description | None, null_class: int | None,
     return ConditionSpec(description.classes - 1, "class label")
 
 
+def _check_default_steps(scheduler: Any, default_steps: int) -> None:
+    train_steps = int(scheduler.config.get("num_train_timesteps", 1000))
+    if default_steps > train_steps:
+        raise OptionError(
+            "option 'default_steps'", option="default_steps", value=default_steps,
+            allowed=f"1..{train_steps} (the scheduler's num_train_timesteps)",
+            fix=f"Pass default_steps <= {train_steps}",
+        )
+
+
 def _event(shape: tuple[int, int, int], output: str) -> EventSpace:
     if output == "uint8":
         return EventSpace.discrete(shape, 256, storage="uint8", layout="image")
@@ -151,6 +161,7 @@ def capabilities(
     shape = description.shape if description is not None else (3, 32, 32)
     if description is not None:
         sched = build_scheduler(description, scheduler)
+        _check_default_steps(sched, default_steps)
         cost = SampleCost.per_step(count_steps(sched, default_steps))
         sampling = _sampling_text(sched, default_steps)
     else:
@@ -212,12 +223,7 @@ class DiffusersModel(Model):
         self._step_args = _step_parameters(self.scheduler)
         self._steps_cache: dict[int, int] = {}
         train_steps = int(self.scheduler.config.get("num_train_timesteps", 1000))
-        if default_steps > train_steps:
-            raise OptionError(
-                "option 'default_steps'", option="default_steps", value=default_steps,
-                allowed=f"1..{train_steps} (the scheduler's num_train_timesteps)",
-                fix=f"Pass default_steps <= {train_steps}",
-            )
+        _check_default_steps(self.scheduler, default_steps)
         condition = self.capabilities.condition
         self.guided = condition is not None and (
             null_class is not None or description.cross_attention_dim is not None)
