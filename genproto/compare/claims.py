@@ -35,6 +35,7 @@ __all__ = [
     "judge",
     "likelihood",
     "likelihood_by_event",
+    "unless_unoffered",
     "mode_collapse",
     "per_step",
     "per_token",
@@ -246,6 +247,22 @@ def likelihood(*kinds: Likelihood) -> Judge:
     return judge_one
 
 
+def unless_unoffered(judge_kind: Judge) -> Judge:
+    """``judge_kind``, except that a model declaring ``Likelihood.NONE`` and raising
+    ``LikelihoodUnavailable`` is not measured: an implementation (an adapter of another
+    library's sampler) that offers no likelihood says nothing about what the paradigm can
+    give, and it declared so honestly."""
+
+    def judge_one(r: ModelReport) -> Verdict:
+        if (r.likelihood is Likelihood.NONE
+                and r.likelihood_outcome is Outcome.UNAVAILABLE):
+            return Status.NOT_MEASURED, ("declared none and raised LikelihoodUnavailable: this "
+                                         "implementation offers no likelihood")
+        return judge_kind(r)
+
+    return judge_one
+
+
 def likelihood_by_event(kinds: Mapping[EventKind, tuple[Likelihood, str]]) -> Judge:
     """:func:`likelihood` with the kind expected for the model's kind of event, and the
     reason (``kinds[event_kind] = (likelihood, why)``) added to the evidence."""
@@ -322,7 +339,7 @@ CLAIMS: tuple[Rule, ...] = (
          "Diffusion: sampling cost grows with the number of steps K", per_step),
     Rule("diffusion.likelihood", _DIFFUSION,
          "Diffusion: an indirect likelihood (a variational bound or an ODE estimate)",
-         likelihood(Likelihood.BOUND, Likelihood.ESTIMATE)),
+         unless_unoffered(likelihood(Likelihood.BOUND, Likelihood.ESTIMATE))),
     Rule("diffusion.quality_vs_steps", _DIFFUSION,
          "Diffusion: quality needs many steps (fewer steps, worse samples)", quality_with_steps),
     Rule("flow.cost", _FLOW, "Flow: one inverse pass per sample", single_pass),

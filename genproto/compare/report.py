@@ -21,7 +21,7 @@ from genproto.compare.claims import Claim, Status
 from genproto.compare.records import ModelReport, SweepPoint, num
 from genproto.protocol import Likelihood, Paradigm
 
-__all__ = ["TEXT_HEADERS", "Comparison", "equal_steps"]
+__all__ = ["TEXT_HEADERS", "Comparison", "equal_steps", "implementations"]
 
 #: How a likelihood's bits/dim relate to the true ones, in its table cell.
 _RELATION = {Likelihood.BOUND: "≤ ", Likelihood.ESTIMATE: "≈ "}
@@ -39,6 +39,21 @@ def equal_steps(reports: Iterable[ModelReport]) -> list[tuple[str, str, SweepPoi
         for d in pixels:
             theirs = {p.steps: p for p in d.sweep}
             out += [(h.name, d.name, p, theirs[p.steps]) for p in h.sweep if p.steps in theirs]
+    return out
+
+
+def implementations(reports: Iterable[ModelReport]
+                    ) -> list[tuple[str, str, SweepPoint, SweepPoint]]:
+    """``(a, b, a_point, b_point)`` for every step count K swept by two single-paradigm
+    diffusion models of the digits (``a`` before ``b`` by name): the same data, two
+    implementations (the native plugin and the diffusers UNet), at equal K."""
+    pixels = sorted((r for r in reports if r.paradigms == (Paradigm.DIFFUSION,) and r.digits),
+                    key=lambda r: r.name)
+    out = []
+    for i, a in enumerate(pixels):
+        for b in pixels[i + 1:]:
+            theirs = {p.steps: p for p in b.sweep}
+            out += [(a.name, b.name, p, theirs[p.steps]) for p in a.sweep if p.steps in theirs]
     return out
 
 
@@ -181,6 +196,12 @@ class Comparison:
                          f"evaluations {evaluations}; samples/s {speed}")
         return lines
 
+    def _implementations(self) -> list[str]:
+        return [f"{a} vs {b} at K={p.steps}: Frechet distance {frechet}; evaluations "
+                f"{evaluations}; samples/s {speed}"
+                for a, b, p, q in implementations(self.reports)
+                for frechet, evaluations, speed in [_versus(p, q)]]
+
     def _sweeps(self) -> list[str]:
         lines = []
         for r in self.reports:
@@ -209,6 +230,8 @@ class Comparison:
             parts += ["", *sweeps]
         if pairs := self._equal_steps():
             parts += ["", "Latent against pixel-space diffusion at equal steps:", *pairs]
+        if same := self._implementations():
+            parts += ["", "Two implementations of pixel-space diffusion at equal steps:", *same]
         parts += ["", "Claims of the cheatsheet, from the numbers above:"]
         parts += [f"  - {c.line()}" for c in self.claims]
         if notes := self._notes():
@@ -247,6 +270,14 @@ class Comparison:
                       row(["---"] * 5)]
             lines += [row([str(h.steps), f"{hybrid} vs {pixel}", *_versus(h, d)])
                       for hybrid, pixel, h, d in pairs]
+        same = implementations(self.reports)
+        if same:
+            lines += ["", "## Two implementations of pixel-space diffusion at equal steps", "",
+                      row(["K", "models", "Frechet distance", "evaluations / sample",
+                           "samples/s"]),
+                      row(["---"] * 5)]
+            lines += [row([str(p.steps), f"{a} vs {b}", *_versus(p, q)])
+                      for a, b, p, q in same]
         lines += ["", "## The cheatsheet's claims", ""]
         lines += [f"- **{c.statement}**: {c.verdict()}"
                   + ("" if c.status is Status.NOT_MEASURED else f" — {c.evidence}")
