@@ -11,7 +11,10 @@ On a machine with a CUDA GPU it reports:
    for the single-pass decoder and the 50-step loop, at n = 65,536;
 4. achieved FLOP/s against a large matmul's, over batch sizes;
 5. samples/s of the bare 50-step loop with and without a captured CUDA graph
-   (what graph capture could gain on the step loop).
+   (what graph capture could gain on the step loop);
+6. genproto-diffusers against the equivalent diffusers hand loop with ``generator=``
+   (bench_diffusers.py's figure: the shipped digits-unet, DDIM, 20 steps, batch 1 / 16 / 256),
+   when genproto-diffusers is installed.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from reference_models import MLPDecoder, MLPDenoiser, linear_flops
 
+import genproto
 from genproto import sampling
 from genproto.streams import KeyedStreams, selftest
 
@@ -126,6 +130,16 @@ def main() -> None:
         res["graph_equal_to_eager"] = bool(torch.allclose(out, body(), atol=1e-5))
     res["denoise50_eager_samples_per_s"] = b / eager
     res["denoise50_graph_samples_per_s"] = b / graphed
+
+    # 6. genproto-diffusers vs the hand loop (benchmarks/bench_diffusers.py), if installed
+    try:
+        import bench_diffusers
+        unet = genproto.registry.get("digits-unet", device="cuda")
+    except Exception as exc:  # the plugin is optional here
+        res["diffusers"] = f"skipped: {type(exc).__name__}: {exc}"
+    else:
+        res["diffusers"] = [bench_diffusers.measure(unet, batch, 20, 5, "cuda")
+                            for batch in (1, 16, 256)]
     print(json.dumps(res, indent=2))
     if args.out:
         args.out.write_text(json.dumps(res, indent=2))

@@ -76,8 +76,11 @@ __all__ = ["OUTPUTS", "DiffusersModel", "capabilities", "count_steps"]
 
 OUTPUTS = ("float", "uint8")
 DEFAULT_STEPS = 50
-#: Measured batch drift of float samples over the default steps on CPU, with margin
-#: (docs/plugins/diffusers.md); discrete outputs may flip a level in this share of rows.
+#: Batch drift declared for float samples: the trained digits UNet drifts by at most 8e-6
+#: over K = 50 DDIM steps between batch sizes 1, 7, 64 and 256 on CPU (benchmarks/
+#: bench_diffusers.py --drift); this keeps a 100x margin. An untrained (random) UNet is
+#: chaotic over many steps and can drift far more (docs/plugins/diffusers.md). uint8
+#: outputs may flip a level in this share of rows.
 FLOAT_TOLERANCE = BatchTolerance(atol=1e-3, rtol=1e-3)
 FLIP_FRACTION = 0.05
 OBJECTIVE = "noise-prediction MSE (Ho et al. 2020), as the UNet was trained"
@@ -328,7 +331,7 @@ class DiffusersModel(Model):
         x: Tensor = streams.fork("latents").normal(*shape).to(dev) * scheduler.init_noise_sigma
         sde = "sde" in str(scheduler.config.get("algorithm_type", ""))
         for k, t in enumerate(scheduler.timesteps):
-            noise = _KeyedNoise(streams.fork(f"step{k}"), shape, len(streams))
+            noise = _KeyedNoise(streams, f"step{k}", shape, len(streams))
             # 2. One UNet call (guided on 2B rows), at the scheduler's scaled input.
             model_input = scheduler.scale_model_input(x, t)
             out = self.predict(model_input, t, condition, guidance)
@@ -366,8 +369,17 @@ class DiffusersModel(Model):
 class _KeyedNoise:
     """One step's noise: ``N(0, I)`` of a sample's shape from the step's fork of the streams."""
 
-    def __init__(self, streams: KeyedStreams, shape: tuple[int, ...], rows: int) -> None:
-        self.streams, self.shape, self.rows = streams, shape, rows
+    def __init__(self, streams: KeyedStreams, fork: str, shape: tuple[int, ...],
+                 rows: int) -> None:
+        self._parent, self._fork, self.shape, self.rows = streams, fork, shape, rows
+        self._streams: KeyedStreams | None = None
+
+    @property
+    def streams(self) -> KeyedStreams:
+        """The step's fork, made on the first draw (most steps of DDIM draw nothing)."""
+        if self._streams is None:
+            self._streams = self._parent.fork(self._fork)
+        return self._streams
 
     def draw(self, device: torch.device, dtype: torch.dtype) -> Tensor:
         return self.streams.normal(*self.shape).to(device=device, dtype=dtype)

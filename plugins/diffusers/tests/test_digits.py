@@ -91,3 +91,14 @@ def test_export_writes_a_folder_diffusers_and_genproto_both_read(model: DigitsUN
     again = genproto.registry.get("diffusers", path=str(folder), scheduler="ddim",
                                   null_class=10, default_steps=4, device="cpu")
     assert again.sample(2, condition=1, seed=0).shape == (2, 1, 8, 8)
+
+
+def test_guided_prediction_is_two_separate_calls_mixed(model: DigitsUNet) -> None:
+    """The batched 2B-row call gives eps_u + w (eps_c - eps_u) of two separate calls."""
+    x = torch.linspace(-1, 1, 4 * 64).reshape(4, 1, 8, 8)
+    t, y = torch.tensor(500), torch.tensor([1, 2, 3, 4])
+    with torch.no_grad():
+        c = model.unet(x, t, class_labels=y).sample
+        u = model.unet(x, t, class_labels=torch.full((4,), 10)).sample
+        guided = model.predict(x, t, y, 2.0)
+    torch.testing.assert_close(guided, u + 2.0 * (c - u), atol=1e-5, rtol=1e-5)
