@@ -3,7 +3,7 @@
 Same network, same batch, same prompt, same maximum length: ``model.sample(n, ...)`` (keyed
 inverse-CDF draws, rows dropped from the cache as they stop, output checks, counting)
 against ``model.lm.generate(do_sample=True, ...)`` (torch's global RNG, every row computed
-until the last one stops). Interleaved repeats, medians, one process, so the ratio is what
+until the last one stops). Interleaved repeats, totals, one process, so the ratio is what
 to read (the machine's speed cancels)::
 
     python benchmarks/bench_transformers.py [--batches 1 16 256] [--models names gpt2-small]
@@ -45,7 +45,7 @@ def _gpt2_small(folder: Path) -> Path:
     return folder
 
 
-def _build(name: str, device: str, scratch: Path) -> tuple[Any, str]:
+def build(name: str, device: str, scratch: Path) -> tuple[Any, str]:
     if name == "names":
         return genproto.registry.get("names", device=device), "female"
     folder = _gpt2_small(scratch / name)
@@ -62,49 +62,62 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def measure(model: Any, prompt: str, batch: int, repeats: int, device: str) -> dict[str, float]:
+    """Samples/s of genproto and of ``generate(do_sample=True)`` at one batch size: totals over
+    interleaved repeats (rows stop at random lengths, so a few repeats of small batches would
+    compare different amounts of work), and the mean new tokens per row each produced."""
+    lm, eos = model.lm, model.description.eos
+    ids = model.tokenizer(model._with_suffix(prompt))["input_ids"]
+    length = model.max_new_tokens
+    inputs = torch.tensor([ids] * batch, device=model.device)
+    kwargs: dict[str, Any] = dict(do_sample=True, max_new_tokens=length, eos_token_id=eos,
+                                  pad_token_id=eos, top_k=0, top_p=1.0, temperature=1.0)
+    ours = theirs = 0.0
+    ours_tokens = their_tokens = 0.0
+    with torch.inference_mode():
+        model.sample(batch, condition=prompt, seed=0)  # warm-up both
+        lm.generate(inputs, attention_mask=torch.ones_like(inputs), **kwargs)
+    for repeat in range(repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        x = model.sample(batch, condition=prompt, seed=repeat, batch_size=batch)
+        _sync(device)
+        ours += time.perf_counter() - t0
+        ours_tokens += float(model.capabilities.event.lengths(x).double().sum())
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            out = lm.generate(inputs, attention_mask=torch.ones_like(inputs), **kwargs)
+        _sync(device)
+        theirs += time.perf_counter() - t0
+        stops = (out[:, len(ids):] == eos).int()
+        their_tokens += float(((stops.cumsum(1) - stops) == 0).sum())
+    rows = batch * repeats
+    return {"batch": batch, "repeats": repeats, "genproto_samples_per_s": rows / ours,
+            "generate_samples_per_s": rows / theirs, "ratio": theirs / ours,
+            "genproto_tokens_per_row": ours_tokens / rows,
+            "generate_tokens_per_row": their_tokens / rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16, 256])
     parser.add_argument("--models", nargs="+", default=["names", "gpt2-small"])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rows", type=int, default=512,
+                        help="samples per side at least (names; a tenth for gpt2-small)")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.models:
-            model, prompt = _build(name, args.device, Path(scratch))
-            lm, eos = model.lm, model.description.eos
-            ids = model.tokenizer(model._with_suffix(prompt))["input_ids"]
-            length = model.max_new_tokens
+            model, prompt = build(name, args.device, Path(scratch))
+            rows = args.rows if name == "names" else max(1, args.rows // 10)
             for batch in args.batches:
-                inputs = torch.tensor([ids] * batch, device=model.device)
-                ours, theirs, ours_tokens, their_tokens = [], [], 0.0, 0.0
-                kwargs = dict(do_sample=True, max_new_tokens=length, eos_token_id=eos,
-                              pad_token_id=eos, top_k=0, top_p=1.0, temperature=1.0)
-                with torch.inference_mode():
-                    model.sample(batch, condition=prompt, seed=0)  # warm-up both
-                    lm.generate(inputs, attention_mask=torch.ones_like(inputs), **kwargs)
-                for repeat in range(args.repeats):
-                    _sync(args.device)
-                    t0 = time.perf_counter()
-                    x = model.sample(batch, condition=prompt, seed=repeat, batch_size=batch)
-                    _sync(args.device)
-                    ours.append(time.perf_counter() - t0)
-                    ours_tokens = float(model.capabilities.event.lengths(x).double().mean())
-                    t0 = time.perf_counter()
-                    with torch.inference_mode():
-                        out = lm.generate(inputs, attention_mask=torch.ones_like(inputs),
-                                          **kwargs)
-                    _sync(args.device)
-                    theirs.append(time.perf_counter() - t0)
-                    new = out[:, len(ids):]
-                    stops = (new == eos).int()
-                    before = (stops.cumsum(1) - stops) == 0  # up to and including the stop
-                    their_tokens = float(before.sum(1).double().mean())
-                a, b = _median(ours), _median(theirs)
-                print(f"{name:>10} batch {batch:4d}: genproto {batch / a:9.1f} samples/s "
-                      f"({ours_tokens:4.1f} tokens/row), generate {batch / b:9.1f} samples/s "
-                      f"({their_tokens:4.1f} tokens/row): ratio {b / a:.3f}")
+                r = measure(model, prompt, batch, max(3, -(-rows // batch)), args.device)
+                print(f"{name:>10} batch {batch:4d}: genproto {r['genproto_samples_per_s']:9.1f} "
+                      f"samples/s ({r['genproto_tokens_per_row']:4.1f} tokens/row), generate "
+                      f"{r['generate_samples_per_s']:9.1f} samples/s "
+                      f"({r['generate_tokens_per_row']:4.1f} tokens/row): ratio {r['ratio']:.3f}",
+                      flush=True)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,10 @@ On a machine with a CUDA GPU it reports:
    (what graph capture could gain on the step loop);
 6. genproto-diffusers against the equivalent diffusers hand loop with ``generator=``
    (bench_diffusers.py's figure: the shipped digits-unet, DDIM, 20 steps, batch 1 / 16 / 256),
-   when genproto-diffusers is installed.
+   when genproto-diffusers is installed;
+7. genproto-transformers against ``generate(do_sample=True)`` (bench_transformers.py's figure:
+   the shipped names model and a random GPT-2 of 50,257 tokens, batch 1 / 16 / 256), when
+   genproto-transformers is installed.
 """
 
 from __future__ import annotations
@@ -140,6 +143,23 @@ def main() -> None:
     else:
         res["diffusers"] = [bench_diffusers.measure(unet, batch, 20, 5, "cuda")
                             for batch in (1, 16, 256)]
+
+    # 7. genproto-transformers vs transformers' generate (benchmarks/bench_transformers.py)
+    try:
+        import tempfile
+
+        import bench_transformers
+
+        with tempfile.TemporaryDirectory() as scratch:
+            figures = {}
+            for name in ("names", "gpt2-small"):
+                lm, prompt = bench_transformers.build(name, "cuda", Path(scratch))
+                figures[name] = [bench_transformers.measure(lm, prompt, batch, max(3, 512 // batch),
+                                                            "cuda")
+                                 for batch in (1, 16, 256)]
+        res["transformers"] = figures
+    except Exception as exc:  # the plugin is optional here
+        res["transformers"] = f"skipped: {type(exc).__name__}: {exc}"
     print(json.dumps(res, indent=2))
     if args.out:
         args.out.write_text(json.dumps(res, indent=2))

@@ -353,8 +353,9 @@ def eval_mode(networks: Mapping[str, torch.nn.Module]) -> Iterator[None]:
         for m in modules:
             _, users, mode = _EVAL_HOLDS.get(id(m), (m, 0, m.training))
             _EVAL_HOLDS[id(m)] = (m, users + 1, mode)
-        for net in networks.values():
-            net.eval()
+        if any(m.training for m in modules):  # most runs find them in eval mode already
+            for net in networks.values():
+                net.eval()
     try:
         yield
     finally:
@@ -363,7 +364,8 @@ def eval_mode(networks: Mapping[str, torch.nn.Module]) -> Iterator[None]:
                 _, users, mode = _EVAL_HOLDS[id(m)]
                 if users == 1:
                     del _EVAL_HOLDS[id(m)]
-                    m.training = mode
+                    if m.training != mode:  # Module.__setattr__ is slow: only real changes
+                        m.training = mode
                 else:
                     _EVAL_HOLDS[id(m)] = (m, users - 1, mode)
 
