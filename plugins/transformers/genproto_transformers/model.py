@@ -56,6 +56,9 @@ from genproto_transformers.warping import WARP_OPTIONS, Warper, is_identity, neu
 
 __all__ = ["HFCausalLM", "capabilities"]
 
+OBJECTIVE = "next-token cross-entropy (the chain rule; however the folder's model was trained)"
+SAMPLING = ("one token per call with the KV cache after a prompt pass; keyed inverse-CDF draws "
+            "through transformers' logits processors; a row stops at EOS and leaves the batch")
 #: Prompt ids longer than this are refused where the model declares no maximum length.
 DEFAULT_MAX_PROMPT = 4096
 #: The measured share of tokens that move between batch sizes in reduced precision
@@ -96,6 +99,8 @@ def capabilities(
         SampleCost.per_token(max_new_tokens, bound=True),
         EventSpace.sequence(max_new_tokens, vocabulary, stop=eos, pad=pad),
         _condition_spec(prompt, description, max_new_tokens),
+        objective=OBJECTIVE,
+        sampling=SAMPLING,
         batch_tolerance=BatchTolerance(
             flip_fraction=0.0 if dtype in ("auto", "float32") else _REDUCED_FLIP_FRACTION
         ),

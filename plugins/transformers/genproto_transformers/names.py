@@ -32,6 +32,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import attrs
 import torch
 import torch.nn.functional as F
 
@@ -42,7 +43,7 @@ from genproto.training import Batch, TrainSettings, require_setup, warmup_cosine
 from genproto_transformers.chars import char_tokenizer
 from genproto_transformers.model import HFCausalLM
 
-__all__ = ["ALPHABET", "MAX_NEW_TOKENS", "NamesLM", "names_config", "shipped_folder",
+__all__ = ["ALPHABET", "MAX_NEW_TOKENS", "OBJECTIVE", "NamesLM", "names_config", "shipped_folder",
            "write_untrained"]
 
 #: The characters of the names and the prompts ("female:", "male:", "surname:").
@@ -52,6 +53,9 @@ MAX_NEW_TOKENS = 24
 #: Training sequences: "surname:" + 13 letters + the stop (the BOS is put in front).
 SEQUENCE = 22
 DRAWS_PER_LIST = 200_000
+#: What ``names`` declares as its training objective.
+OBJECTIVE = ("next-character cross-entropy on frequency-weighted draws of the Census train "
+             "names, prompted by the list (female:, male:, surname:)")
 #: Test names per list in a training report.
 REPORT_NAMES = 2_000
 _TOKEN = {c: i + 2 for i, c in enumerate(ALPHABET)}
@@ -101,6 +105,7 @@ class NamesLM(HFCausalLM):
             max_new_tokens=MAX_NEW_TOKENS, prompt="text", prompt_suffix=":", dtype="float32",
             device=device, name="names", pretrained=pretrained, init_seed=init_seed,
         )
+        self._capabilities = attrs.evolve(self.capabilities, objective=OBJECTIVE)
         self._optimizer: torch.optim.Optimizer | None = None
         self._settings: TrainSettings | None = None
 

@@ -43,6 +43,9 @@ NAMES_OPTIONS = (
 
 def names_capabilities() -> Any:
     """The shipped folder's declarations: 24 characters at most, prompted by the list."""
-    from genproto_transformers.names import MAX_NEW_TOKENS, shipped_folder
+    import attrs
 
-    return capabilities(str(shipped_folder()), MAX_NEW_TOKENS, "text", "float32")
+    from genproto_transformers.names import MAX_NEW_TOKENS, OBJECTIVE, shipped_folder
+
+    return attrs.evolve(capabilities(str(shipped_folder()), MAX_NEW_TOKENS, "text", "float32"),
+                        objective=OBJECTIVE)
