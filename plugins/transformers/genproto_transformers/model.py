@@ -31,6 +31,7 @@ right-padded with the pad id (trailing pad ids are dropped). No prompt, an empty
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,10 @@ class HFCausalLM(Model):
         self.prompt_suffix = prompt_suffix
         self.lm, self.tokenizer = load_pretrained(description, dtype=dtype, pretrained=pretrained,
                                                   init_seed=init_seed)
+        # transformers 5.24 renamed forward's ``past_key_values`` to ``cache`` (the old name
+        # warns, and goes in 5.40): pass the cache under the name this version takes
+        parameters = inspect.signature(type(self.lm).forward).parameters
+        self._cache_argument = "cache" if "cache" in parameters else "past_key_values"
         if description.positions is not None and description.positions <= max_new_tokens:
             raise InvalidArgumentError(
                 f"model {name!r} option 'max_new_tokens'", value=max_new_tokens,
@@ -271,7 +276,8 @@ class HFCausalLM(Model):
         cache = DynamicCache(config=self.lm.config)
         for t in range(length):
             logits = self.lm(input_ids=step_ids, attention_mask=mask, position_ids=positions,
-                             past_key_values=cache, use_cache=True, logits_to_keep=1).logits
+                             use_cache=True, logits_to_keep=1,
+                             **{self._cache_argument: cache}).logits
             scores = warp(history, logits[:, -1, :])
             if warp.greedy:
                 token = scores.argmax(dim=-1)
