@@ -23,15 +23,14 @@ capabilities without loading its weights.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
-import torch
 
-from genproto.errors import CheckpointError, CheckpointNotFoundError, OptionError
+from genproto.errors import CheckpointError, OptionError
+from genproto.local_folder import local_folder, read_json_object, resolve_device
 
 __all__ = [
     "SCHEDULERS",
@@ -83,37 +82,7 @@ class Description:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(
-            f"cannot read {path}: {type(exc).__name__}: {exc}",
-            fix="Re-save the UNet and scheduler with save_pretrained(DIR)",
-        ) from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path} does not hold a JSON object", value=type(data).__name__,
-                              fix="Re-save the UNet and scheduler with save_pretrained(DIR)")
-    return data
-
-
-def _folder(path: str | Path | None) -> Path:
-    if path is None:
-        raise OptionError(
-            "model 'diffusers' needs option 'path'", option="path", value=None,
-            allowed="a local folder written by save_pretrained (a UNet's config.json and "
-            f"{_WEIGHTS}, and scheduler_config.json; or a pipeline's unet/ and scheduler/)",
-            fix="Pass path=DIR, e.g. registry.get('diffusers', path='my-unet') or "
-            "`genproto sample diffusers -M path=my-unet -o grid.png`",
-        )
-    folder = Path(path).expanduser()
-    if not folder.is_dir():
-        raise CheckpointNotFoundError(
-            "no model folder at path", value=str(path),
-            allowed="an existing local folder written by save_pretrained",
-            fix="Check the path; genproto never downloads (save the UNet and scheduler with "
-            "unet.save_pretrained(DIR) and scheduler.save_pretrained(DIR) first)",
-        )
-    return folder.resolve()
+    return read_json_object(path, fix="Re-save the UNet and scheduler with save_pretrained(DIR)")
 
 
 def _int(config: Mapping[str, Any], key: str, default: int | None = None) -> int | None:
@@ -123,7 +92,15 @@ def _int(config: Mapping[str, Any], key: str, default: int | None = None) -> int
 
 def describe(path: str | Path | None) -> Description:
     """Read a folder's declarations (no weights); typed errors for an unfit folder."""
-    folder = _folder(path)
+    folder = local_folder(
+        path, model="diffusers",
+        contents=f"a UNet's config.json and {_WEIGHTS}, and scheduler_config.json; or a "
+        "pipeline's unet/ and scheduler/",
+        example="registry.get('diffusers', path='my-unet') or "
+        "`genproto sample diffusers -M path=my-unet -o grid.png`",
+        save="save the UNet and scheduler with unet.save_pretrained(DIR) and "
+        "scheduler.save_pretrained(DIR)",
+    )
     pipeline = (folder / "unet").is_dir()
     unet_folder = folder / "unet" if pipeline else folder
     scheduler_file = (folder / "scheduler" / "scheduler_config.json" if pipeline
@@ -216,13 +193,6 @@ def _check_weights(folder: Path) -> None:
         )
     raise CheckpointError(f"{folder} has no weights", value=str(folder), allowed=_WEIGHTS,
                           fix="Save the UNet with unet.save_pretrained(DIR)")
-
-
-def resolve_device(device: str) -> torch.device:
-    """``"auto"``: the first CUDA device when there is one, else the CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 @contextlib.contextmanager

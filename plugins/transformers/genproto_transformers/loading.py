@@ -16,7 +16,6 @@ its weights.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,8 @@ from typing import Any
 import attrs
 import torch
 
-from genproto.errors import CheckpointError, CheckpointNotFoundError, OptionError
+from genproto.errors import CheckpointError
+from genproto.local_folder import local_folder, read_json_object, resolve_device
 
 __all__ = ["Description", "describe", "load_pretrained", "quiet", "resolve_device", "resolve_dtype"]
 
@@ -58,18 +58,11 @@ class Description:
     positions: int | None
 
 
+_FIX = "Re-save the model with save_pretrained(DIR)"
+
+
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(
-            f"cannot read {path}: {type(exc).__name__}: {exc}",
-            fix="Re-save the model with save_pretrained(DIR)",
-        ) from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path} does not hold a JSON object", value=type(data).__name__,
-                              fix="Re-save the model with save_pretrained(DIR)")
-    return data
+    return read_json_object(path, fix=_FIX)
 
 
 def _first_id(value: Any) -> int | None:
@@ -79,26 +72,6 @@ def _first_id(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _folder(path: str | Path | None) -> Path:
-    if path is None:
-        raise OptionError(
-            "model 'hf-causal-lm' needs option 'path'", option="path", value=None,
-            allowed="a local folder written by save_pretrained (config.json, "
-            "model.safetensors, tokenizer files)",
-            fix="Pass path=DIR, e.g. registry.get('hf-causal-lm', path='my-model') or "
-            "`genproto sample hf-causal-lm -M path=my-model`",
-        )
-    folder = Path(path).expanduser()
-    if not folder.is_dir():
-        raise CheckpointNotFoundError(
-            "no model folder at path", value=str(path),
-            allowed="an existing local folder written by save_pretrained",
-            fix="Check the path; genproto never downloads (save the model with "
-            "model.save_pretrained(DIR) and tokenizer.save_pretrained(DIR) first)",
-        )
-    return folder.resolve()
-
-
 def describe(path: str | Path | None) -> Description:
     """Read a model folder's declarations (no weights); typed errors for an unfit folder."""
     from transformers.models.auto.modeling_auto import (
@@ -106,7 +79,14 @@ def describe(path: str | Path | None) -> Description:
         MODEL_FOR_MASKED_LM_MAPPING_NAMES,
     )
 
-    folder = _folder(path)
+    folder = local_folder(
+        path, model="hf-causal-lm",
+        contents="config.json, model.safetensors, tokenizer files",
+        example="registry.get('hf-causal-lm', path='my-model') or "
+        "`genproto sample hf-causal-lm -M path=my-model`",
+        save="save the model with model.save_pretrained(DIR) and "
+        "tokenizer.save_pretrained(DIR)",
+    )
     config_file = folder / "config.json"
     if not config_file.is_file():
         raise CheckpointError(
@@ -205,13 +185,6 @@ def _check_weights(folder: Path) -> None:
         f"{folder} has no weights", value=str(folder), allowed="model.safetensors",
         fix="Save the model with model.save_pretrained(DIR)",
     )
-
-
-def resolve_device(device: str) -> torch.device:
-    """``"auto"``: the first CUDA device when there is one, else the CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def resolve_dtype(dtype: str) -> torch.dtype | str:
