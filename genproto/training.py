@@ -69,6 +69,7 @@ __all__ = [
     "read_state",
     "require_setup",
     "seeded_init",
+    "transformer_adamw",
     "warmup_cosine",
 ]
 
@@ -131,6 +132,20 @@ def held_out_bits_per_dim(model: Any, data: Dataset, *, seed: int = 0) -> float:
     the bits per dimension a training report prints for a model with a likelihood."""
     nats = model.log_likelihood(data.x, data.y, seed=seed)
     return float(-nats.mean()) / (data.x[0].numel() * math.log(2))
+
+
+def transformer_adamw(module: torch.nn.Module, *, lr: float, weight_decay: float = 0.1
+                      ) -> torch.optim.AdamW:
+    """AdamW as GPT-style transformers are trained: betas (0.9, 0.95), weight decay on the
+    matrices only (weights of dimension >= 2), none on biases, norms' gains and other vectors
+    (Loshchilov & Hutter 2019, "Decoupled Weight Decay Regularization"; Radford et al. 2019).
+    Two parameter groups, decayed first, each in ``module.parameters()`` order."""
+    decay = [p for p in module.parameters() if p.dim() >= 2]
+    rest = [p for p in module.parameters() if p.dim() < 2]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}],
+        lr=lr, betas=(0.9, 0.95),
+    )
 
 
 def require_setup(state: _State | None, *, model: str) -> _State:

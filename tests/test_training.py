@@ -240,3 +240,15 @@ def test_held_out_bits_per_dim_is_the_mean_negative_log_likelihood_in_bits() -> 
     nats = model.log_likelihood(data.x, seed=0)
     want = float(-nats.mean()) / (2 * math.log(2))
     assert held_out_bits_per_dim(model, data) == want
+
+
+def test_transformer_adamw_decays_matrices_only() -> None:
+    from genproto.training import transformer_adamw
+
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.LayerNorm(4), torch.nn.Linear(4, 2))
+    optimizer = transformer_adamw(net, lr=1e-3)
+    decayed, rest = optimizer.param_groups
+    assert [p.shape for p in decayed["params"]] == [(4, 3), (2, 4)]
+    assert [p.shape for p in rest["params"]] == [(4,), (4,), (4,), (2,)]
+    assert (decayed["weight_decay"], rest["weight_decay"]) == (0.1, 0.0)
+    assert decayed["betas"] == (0.9, 0.95) and decayed["lr"] == 1e-3

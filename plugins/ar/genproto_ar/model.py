@@ -64,6 +64,7 @@ from genproto.training import (
     held_out_bits_per_dim,
     require_setup,
     seeded_init,
+    transformer_adamw,
     warmup_cosine,
 )
 
@@ -448,12 +449,7 @@ class PixelAR(Model):
             fresh = PixelTransformer(self.net.layers, self.net.width, self.net.heads)
         self.net.load_state_dict(fresh.state_dict())
         self.net.train()
-        decay = [p for p in self.net.parameters() if p.dim() >= 2]
-        rest = [p for p in self.net.parameters() if p.dim() < 2]
-        self._optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
-            lr=settings.lr, betas=(0.9, 0.95),
-        )
+        self._optimizer = transformer_adamw(self.net, lr=settings.lr)
         self._settings = settings
         return {"adamw": self._optimizer}
 

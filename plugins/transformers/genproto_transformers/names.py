@@ -39,7 +39,13 @@ import torch.nn.functional as F
 from genproto.data.dataset import Dataset
 from genproto.data.names import NAMES_LISTS, load_names
 from genproto.protocol import EventSpace
-from genproto.training import Batch, TrainSettings, require_setup, warmup_cosine
+from genproto.training import (
+    Batch,
+    TrainSettings,
+    require_setup,
+    transformer_adamw,
+    warmup_cosine,
+)
 from genproto_transformers.chars import char_tokenizer
 from genproto_transformers.model import HFCausalLM
 
@@ -136,12 +142,7 @@ class NamesLM(HFCausalLM):
 
     def setup_training(self, settings: TrainSettings) -> Mapping[str, torch.optim.Optimizer]:
         self.lm.train()
-        decay = [p for p in self.lm.parameters() if p.dim() >= 2]
-        rest = [p for p in self.lm.parameters() if p.dim() < 2]
-        self._optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
-            lr=settings.lr, betas=(0.9, 0.95),
-        )
+        self._optimizer = transformer_adamw(self.lm, lr=settings.lr)
         self._settings = settings
         return {"adamw": self._optimizer}
 
