@@ -251,4 +251,5 @@ def test_transformer_adamw_decays_matrices_only() -> None:
     assert [p.shape for p in decayed["params"]] == [(4, 3), (2, 4)]
     assert [p.shape for p in rest["params"]] == [(4,), (4,), (4,), (2,)]
     assert (decayed["weight_decay"], rest["weight_decay"]) == (0.1, 0.0)
-    assert decayed["betas"] == (0.9, 0.95) and decayed["lr"] == 1e-3
+    assert decayed["betas"] == (0.9, 0.95)
+    assert decayed["lr"] == 1e-3
