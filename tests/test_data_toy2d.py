@@ -27,9 +27,9 @@ from genproto.data import (
 from genproto.data import toy as toy_module
 from genproto.errors import ArgumentTypeError, InputError, InputTypeError, InvalidArgumentError
 
-MIXTURES = ("eight_gaussians", "two_moons", "gaussian")
+MIXTURES = ("eight_gaussians", "two_moons", "grid25", "gaussian")
 N_SAMPLES = 20_000
-SEEDS = {"eight_gaussians": 11, "two_moons": 12, "checkerboard": 13, "gaussian": 14}
+SEEDS = {"eight_gaussians": 11, "two_moons": 12, "checkerboard": 13, "gaussian": 14, "grid25": 15}
 
 
 def _grid(low: float, high: float, h: float) -> torch.Tensor:

@@ -18,6 +18,12 @@ name                density
                     centres are 0.10 apart along each arc, one std, so the
                     density is smooth along the arcs; unlike "arc + noise" it
                     has an exact log-density.
+``grid25``          25 equal-weight isotropic Gaussians, std 0.1, centred on the
+                    5x5 grid ``{-2, -1, 0, 1, 2}^2``: the standard test of mode
+                    collapse (the 2-D grid of Dumoulin et al., 2017, ALI, and
+                    Srivastava et al., 2017, VEEGAN), here with centres 10 stds
+                    apart, so the density between two modes is ``exp(-12.5)``
+                    of its peak and a sample belongs to one mode unambiguously.
 ``checkerboard``    uniform on the 8 black squares of a 4x4 board of unit
                     squares on [-2, 2]^2; square ``[a, a+1) x [b, b+1)`` (a, b
                     integers) is black when ``a + b`` is even, so the corner
@@ -287,6 +293,15 @@ def _two_moons(per_moon: int = 32) -> GaussianMixture2D:
     )
 
 
+def _grid25() -> GaussianMixture2D:
+    return GaussianMixture2D(
+        "grid25",
+        means=[(float(a), float(b)) for a in range(-2, 3) for b in range(-2, 3)],
+        covariance=((0.1**2, 0.0), (0.0, 0.1**2)),
+        description="25 Gaussians (std 0.1) on the 5x5 grid {-2, -1, 0, 1, 2}^2",
+    )
+
+
 def _gaussian() -> GaussianMixture2D:
     return GaussianMixture2D(
         "gaussian",
@@ -299,6 +314,7 @@ def _gaussian() -> GaussianMixture2D:
 _BUILDERS: dict[str, Callable[[], Toy2D]] = {
     "eight_gaussians": _eight_gaussians,
     "two_moons": _two_moons,
+    "grid25": _grid25,
     "checkerboard": Checkerboard2D,
     "gaussian": _gaussian,
 }

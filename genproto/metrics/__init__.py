@@ -9,6 +9,9 @@
 * ``names_classifier.py`` -- :class:`NamesClassifier`, per-list character trigram
   models of the Census names and Bayes' rule (0.71 balanced test accuracy);
   :func:`reference_names_classifier` builds the shipped one on first use.
+* ``points.py`` -- a 2-D model against the data's exact density: :func:`kl_to_truth`
+  (KL(data || model) with its standard error), :func:`beats_truth` (the "no model beats the
+  truth" test) and :func:`component_coverage` (modes covered and precision on a mixture).
 * ``text.py`` -- the text metrics of a names model, per list: :func:`cross_entropy`
   beside the truth's, :func:`name_shares` (novelty), :func:`validity`,
   :func:`length_distance`; :func:`text_metrics` and :func:`evaluate_text` do all of them.
@@ -37,6 +40,13 @@ if TYPE_CHECKING:
         classify_names,
         list_accuracy,
         reference_names_classifier,
+    )
+    from genproto.metrics.points import (
+        ComponentCoverage,
+        KLEstimate,
+        beats_truth,
+        component_coverage,
+        kl_to_truth,
     )
     from genproto.metrics.quality import (
         Coverage,
@@ -67,6 +77,11 @@ _HOMES = {
     "classifier_features": "classifier",
     "classify": "classifier",
     "reference_classifier": "classifier",
+    "ComponentCoverage": "points",
+    "KLEstimate": "points",
+    "beats_truth": "points",
+    "component_coverage": "points",
+    "kl_to_truth": "points",
     "Coverage": "quality",
     "bits_per_dim": "quality",
     "conditional_accuracy": "quality",
@@ -92,17 +107,21 @@ _HOMES = {
 
 __all__ = [
     "FEATURE_DIM",
+    "ComponentCoverage",
     "Coverage",
     "CrossEntropy",
     "DigitsClassifier",
+    "KLEstimate",
     "NameShares",
     "NamesClassifier",
     "TextMetrics",
     "accuracy",
+    "beats_truth",
     "bits_per_dim",
     "classifier_features",
     "classify",
     "classify_names",
+    "component_coverage",
     "conditional_accuracy",
     "cross_entropy",
     "digits_frechet",
@@ -110,6 +129,7 @@ __all__ = [
     "frechet_distance",
     "frechet_floor",
     "is_text_model",
+    "kl_to_truth",
     "length_distance",
     "list_accuracy",
     "mode_coverage",
