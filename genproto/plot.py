@@ -14,6 +14,11 @@ plotting library as a dependency. This module draws exactly that kind of chart:
 * :func:`chart` lays out the frame, grid, ticks, tick labels, axis labels,
   title, reference lines and a legend to the right of the plot area.
 
+For ``genproto compare --data points --plot`` it also draws scatter panels of 2-D samples over
+a density's contours: :class:`Box` is the region of the plane a panel shows,
+:func:`contour_mask` marks the pixels a level set of a grid of values crosses, and
+:func:`scatter_panel` / :func:`panel_grid` draw one panel and tile several.
+
 Text uses Pillow's built-in scalable font, so no font file is needed.
 """
 
@@ -24,11 +29,24 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
+import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from genproto.errors import InvalidArgumentError
 
-__all__ = ["PALETTE", "Layout", "Reference", "Scale", "Series", "Tick", "chart"]
+__all__ = [
+    "PALETTE",
+    "Box",
+    "Layout",
+    "Reference",
+    "Scale",
+    "Series",
+    "Tick",
+    "chart",
+    "contour_mask",
+    "panel_grid",
+    "scatter_panel",
+]
 
 #: Colours of successive series (the "tab10" palette of Vega and matplotlib).
 PALETTE: tuple[tuple[int, int, int], ...] = (
@@ -355,3 +373,125 @@ def chart(
         draw.text((lx + 30, ly), ref.label, fill=_INK, font=normal)
         ly += 20
     return img, Layout(left, top, right, bottom, x_scale, y_scale)
+
+
+# --- scatter panels over contours ------------------------------------------------------------
+
+
+@attrs.frozen
+class Box:
+    """The region ``[x_low, x_high] x [y_low, y_high]`` of the plane a panel shows."""
+
+    x_low: float
+    x_high: float
+    y_low: float
+    y_high: float
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("x_low", "x_high", "y_low", "y_high"):
+            _finite(getattr(self, name), f"Box {name!r}")
+        if not (self.x_low < self.x_high and self.y_low < self.y_high):
+            raise InvalidArgumentError("Box bounds", value=attrs.astuple(self),
+                                       allowed="x_low < x_high and y_low < y_high")
+
+    def pixel_centres(self, width: int, height: int) -> torch.Tensor:
+        """The plane's coordinates of the centres of a ``height`` x ``width`` grid of pixels,
+        row 0 at the top: shape ``(height, width, 2)``, float64."""
+        xs = self.x_low + (torch.arange(width, dtype=torch.float64) + 0.5) * (
+            (self.x_high - self.x_low) / width)  # (W,)
+        ys = self.y_high - (torch.arange(height, dtype=torch.float64) + 0.5) * (
+            (self.y_high - self.y_low) / height)  # (H,)
+        grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")  # (H, W) each
+        return torch.stack([grid_x, grid_y], dim=-1)  # (H, W, 2)
+
+
+def contour_mask(values: torch.Tensor, levels: Sequence[float]) -> torch.Tensor:
+    """Pixels a level set crosses: ``(H, W)`` bool, true where some level lies between a
+    pixel's value and its right or lower neighbour's (a crossing marks the pixel before it).
+
+    Raises:
+        InvalidArgumentError: ``values`` is not a 2-D tensor.
+    """
+    if not isinstance(values, torch.Tensor) or values.dim() != 2:
+        raise InvalidArgumentError("contour_mask() argument 'values'",
+                                   value=getattr(values, "shape", values),
+                                   allowed="a 2-D tensor (H, W)")
+    mask = torch.zeros(values.shape, dtype=torch.bool)
+    for level in levels:
+        above = (values >= level).cpu()  # (H, W); -inf is below every level
+        mask[:, :-1] |= above[:, :-1] != above[:, 1:]
+        mask[:-1, :] |= above[:-1, :] != above[1:, :]
+    return mask
+
+
+def scatter_panel(
+    points: torch.Tensor | None,
+    box: Box,
+    *,
+    size: tuple[int, int] = (200, 200),
+    contours: torch.Tensor | None = None,
+    title: Sequence[str] = (),
+    colour: tuple[int, int, int] = PALETTE[0],
+    message: str = "",
+) -> Image.Image:
+    """One panel: ``points`` ``(N, 2)`` as 2x2-pixel dots over ``contours`` (a ``(H, W)`` mask
+    of the plot area, :func:`contour_mask`), framed, with ``title`` lines above it; points
+    outside ``box`` are left out. ``message`` is written across an empty panel.
+    """
+    width, height = size
+    line = 14
+    top = 4 + line * len(title)
+    img = Image.new("RGB", (width + 8, height + top + 6), "white")
+    draw = ImageDraw.Draw(img)
+    font = _font(11)
+    for i, text in enumerate(title):
+        draw.text((4, 2 + line * i), text, fill=_INK if i == 0 else _MUTED, font=font)
+    left = 4
+    if contours is not None:
+        if tuple(contours.shape) != (height, width):
+            raise InvalidArgumentError("scatter_panel() argument 'contours'",
+                                       value=tuple(contours.shape),
+                                       allowed=f"a mask of the plot area, ({height}, {width})")
+        rows, cols = torch.nonzero(contours, as_tuple=True)
+        draw.point([(left + int(c), top + int(r)) for r, c in zip(rows.tolist(), cols.tolist(),
+                                                                  strict=True)], fill=_MUTED)
+    if points is not None and len(points):
+        xy = points.detach().to("cpu", torch.float64)
+        px = (xy[:, 0] - box.x_low) / (box.x_high - box.x_low) * width  # (N,)
+        py = (box.y_high - xy[:, 1]) / (box.y_high - box.y_low) * height  # (N,)
+        inside = (px >= 0) & (px < width - 1) & (py >= 0) & (py < height - 1)
+        for x, y in zip(px[inside].floor().long().tolist(), py[inside].floor().long().tolist(),
+                        strict=True):
+            draw.rectangle([left + x, top + y, left + x + 1, top + y + 1], fill=colour)
+    if message:
+        w, h = _text_size(draw, message, font)
+        x, y = left + (width - w) // 2, top + (height - h) // 2
+        draw.rectangle([x - 4, y - 3, x + w + 4, y + h + 5], fill="white", outline=_MUTED)
+        draw.text((x, y), message, fill=_INK, font=font)
+    draw.rectangle([left - 1, top - 1, left + width, top + height], outline=_INK)
+    return img
+
+
+def panel_grid(panels: Sequence[Sequence[Image.Image]], *, title: str = "",
+               gap: int = 6) -> Image.Image:
+    """Tile rows of panels (each row left-aligned; cells as large as the largest panel) under
+    a ``title``.
+
+    Raises:
+        InvalidArgumentError: no panels.
+    """
+    cells = [p for row in panels for p in row]
+    if not cells:
+        raise InvalidArgumentError("panels to tile", value=[], allowed="at least one panel")
+    cell_w = max(p.width for p in cells)
+    cell_h = max(p.height for p in cells)
+    columns = max(len(row) for row in panels)
+    head = 30 if title else 6
+    img = Image.new("RGB", (gap + columns * (cell_w + gap), head + len(panels) * (cell_h + gap)),
+                    "white")
+    if title:
+        ImageDraw.Draw(img).text((gap + 2, 8), title, fill=_INK, font=_font(15))
+    for i, row in enumerate(panels):
+        for j, panel in enumerate(row):
+            img.paste(panel, (gap + j * (cell_w + gap), head + i * (cell_h + gap)))
+    return img

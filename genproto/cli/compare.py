@@ -1,4 +1,9 @@
-"""``genproto compare [NAMES...]`` — the cheatsheet's table of paradigms, measured."""
+"""``genproto compare [NAMES...]`` — the cheatsheet's table of paradigms, measured.
+
+``--data digits`` (the default) measures the models of the 8x8 digits (and the Census names);
+``--data points`` measures every model offering a 2-D configuration against the exact
+densities of :data:`genproto.compare.POINTS_DATASETS`.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,14 @@ def _steps(text: str) -> tuple[int, ...]:
     return values
 
 
+#: The values of ``--data``.
+DATA = ("digits", "points")
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 def _check_folder(path: Path, what: str) -> None:
     if not path.parent.exists():
         raise InvalidArgumentError(
@@ -33,9 +46,52 @@ def _check_folder(path: Path, what: str) -> None:
         )
 
 
-def _compare(args: argparse.Namespace) -> int:
-    from genproto.compare import compare, save_chart
+def _check_data(args: argparse.Namespace) -> str:
+    """``--data``, and the flags that only one kind of data takes."""
+    if args.data not in DATA:
+        raise InvalidArgumentError("--data", value=args.data, allowed=" | ".join(DATA),
+                                   fix="Use --data digits (the default) or --data points")
+    only = {"points": (("--per-class", args.per_class),),
+            "digits": (("--datasets", args.datasets), ("--held-out", args.held_out))}
+    for flag, value in only[args.data]:
+        if value is not None:
+            other = "points" if args.data == "digits" else "digits"
+            raise InvalidArgumentError(f"{flag} with --data {args.data}", value=value,
+                                       allowed=f"only with --data {other}",
+                                       fix=f"Leave {flag} out, or pass --data {other}")
+    return str(args.data)
 
+
+def _measure(args: argparse.Namespace, data: str) -> Any:
+    """The comparison ``--data`` asks for (a Comparison or a PointsComparison)."""
+    from genproto.compare import (
+        DEFAULT_HELD_OUT,
+        DEFAULT_N,
+        DEFAULT_PER_CLASS,
+        DEFAULT_POINTS_N,
+        POINTS_DATASETS,
+        compare,
+        compare_points,
+    )
+
+    progress = True if args.progress else None
+    if data == "points":
+        return compare_points(
+            args.names or None, datasets=args.datasets or POINTS_DATASETS,
+            n=args.n if args.n is not None else DEFAULT_POINTS_N,
+            held_out=args.held_out if args.held_out is not None else DEFAULT_HELD_OUT,
+            seed=args.seed, steps=args.steps, batch_size=args.batch_size, progress=progress)
+    return compare(
+        args.names or None, n=args.n if args.n is not None else DEFAULT_N,
+        per_class=args.per_class if args.per_class is not None else DEFAULT_PER_CLASS,
+        seed=args.seed, steps=args.steps, batch_size=args.batch_size, progress=progress,
+    )
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from genproto.compare import save_chart, save_points_chart
+
+    data = _check_data(args)
     report = Path(args.output) if args.output else None
     plot = Path(args.plot) if args.plot else None
     if plot is not None:
@@ -45,10 +101,7 @@ def _compare(args: argparse.Namespace) -> int:
         _check_folder(plot, "plot")
     if report is not None:
         _check_folder(report, "report")
-    comparison = compare(
-        args.names or None, n=args.n, per_class=args.per_class, seed=args.seed,
-        steps=args.steps, batch_size=args.batch_size, progress=True if args.progress else None,
-    )
+    comparison = _measure(args, data)
     print(comparison.to_json() if args.json else comparison.text())
     if report is not None:
         from genproto._atomic import atomic_open
@@ -61,29 +114,48 @@ def _compare(args: argparse.Namespace) -> int:
             fh.write(body.encode("utf-8"))
         print(f"wrote the report to {report}", file=sys.stderr)
     if plot is not None:
-        save_chart(comparison, plot)
+        (save_points_chart if data == "points" else save_chart)(comparison, plot)
         print(f"wrote the plot to {plot}", file=sys.stderr)
     return 0
 
 
 def add_parser(sub: Any) -> None:
-    from genproto.compare import DEFAULT_N, DEFAULT_PER_CLASS, DEFAULT_STEPS
+    from genproto.compare import (
+        DEFAULT_HELD_OUT,
+        DEFAULT_N,
+        DEFAULT_PER_CLASS,
+        DEFAULT_POINTS_N,
+        DEFAULT_STEPS,
+        POINTS_DATASETS,
+    )
 
     p = sub.add_parser(
         "compare", help="measure the installed models: the table of paradigms and its claims"
     )
     p.add_argument("names", nargs="*", metavar="NAME",
-                   help="models to compare (default: every installed model)")
+                   help="models to compare (default: every installed model; with --data points, "
+                   "every model offering a 2-D configuration)")
+    p.add_argument("--data", default="digits", metavar="digits|points",
+                   help="digits (default): the 8x8 digits and the Census names; points: the 2-D "
+                   "densities " + ", ".join(POINTS_DATASETS) + ", against their exact log p")
     p.add_argument("-o", "--output", default=None,
                    help="also write the report: .md (markdown), .json, or plain text")
     p.add_argument("--plot", default=None, metavar="PNG",
-                   help="draw quality against sampling cost into this .png")
+                   help="draw quality against sampling cost (points: samples over the density's "
+                   "contours) into this .png")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
-    p.add_argument("-n", type=bounded_int(1, 10**7), default=DEFAULT_N,
+    p.add_argument("-n", type=bounded_int(1, 10**7), default=None,
                    help=f"unconditional samples per model; a text model: samples per Census list "
-                   f"(default {DEFAULT_N})")
-    p.add_argument("--per-class", type=bounded_int(1, 10**6), default=DEFAULT_PER_CLASS,
-                   help=f"conditional samples per class (default {DEFAULT_PER_CLASS})")
+                   f"(default {DEFAULT_N}); points: samples per model and dataset (default "
+                   f"{DEFAULT_POINTS_N})")
+    p.add_argument("--per-class", type=bounded_int(1, 10**6), default=None,
+                   help=f"conditional samples per class (digits; default {DEFAULT_PER_CLASS})")
+    p.add_argument("--datasets", type=_names, default=None, metavar="NAME,NAME,...",
+                   help="points: the toy 2-D densities (default "
+                   + ",".join(POINTS_DATASETS) + ")")
+    p.add_argument("--held-out", type=bounded_int(2, 10**7), default=None, metavar="N",
+                   help=f"points: held-out points the KL is measured on (default "
+                   f"{DEFAULT_HELD_OUT})")
     p.add_argument("--seed", type=seed, default=0, help="seed of every run (default 0)")
     p.add_argument("--steps", type=_steps, default=DEFAULT_STEPS, metavar="K,K,...",
                    help="step counts to sweep for models with a steps option (default "

@@ -19,6 +19,14 @@ installed models. One module a job:
   :func:`comparison_chart` draws quality against cost.
 * :mod:`~genproto.compare.run` -- :func:`compare` does all of it for every model
   in a registry (or those named).
+* On 2-D points (``genproto compare --data points``), against the exact density:
+  :mod:`~genproto.compare.points` measures one model on one toy dataset
+  (:func:`evaluate_points`: KL to the truth, coverage of its components, cost),
+  :mod:`~genproto.compare.points_records` holds what it measured,
+  :mod:`~genproto.compare.points_claims` judges the claims on points
+  (:data:`POINTS_CLAIMS`), :mod:`~genproto.compare.points_report` and
+  :mod:`~genproto.compare.points_chart` render them, and :func:`compare_points`
+  (:mod:`~genproto.compare.run`) runs every model on every dataset it offers.
 
 Conventions, stated once (they are repeated in every report):
 
@@ -38,6 +46,10 @@ Conventions, stated once (they are repeated in every report):
   distances at equal ``n`` only, and against :func:`genproto.metrics.frechet_floor`.
 * **Cost.** The evaluations the sampler counts per sample of the first run, and
   samples per second of that run's wall time (the machine's load shows in it).
+* **Points** (:data:`POINTS_DATASETS`): a model offers a 2-D configuration through its
+  ``dataset`` factory option; held-out points ``load_toy2d(name, N, seed=1 + seed)`` (training
+  draws seed 0) give ``KL(data || model)``, ``n`` unconditional samples the coverage of the
+  density's components; the full statement is :data:`POINTS_CONVENTIONS`.
 * **Text models** (:func:`genproto.metrics.text.is_text_model`: a sequence event, a
   text condition, ``to_text``/``from_text``) are models of the Census names: ``n``
   samples per list with ``condition`` = the list's name, and the text metrics of
@@ -68,31 +80,61 @@ from genproto.compare.measure import (
     planned_stages,
     sweep_steps,
 )
+from genproto.compare.points import (
+    DEFAULT_HELD_OUT,
+    DEFAULT_POINTS_N,
+    IWAE_K,
+    POINTS_DATASETS,
+    evaluate_points,
+    measure_truth,
+)
+from genproto.compare.points_chart import points_chart, save_points_chart
+from genproto.compare.points_claims import POINTS_CLAIMS, PointsRule, judge_points
+from genproto.compare.points_records import PointsReport, PointsStatus, PointsSweep, TruthReport
+from genproto.compare.points_report import POINTS_CONVENTIONS, PointsComparison
 from genproto.compare.records import ModelReport, Outcome, SweepPoint
 from genproto.compare.report import Comparison, equal_steps
-from genproto.compare.run import compare
+from genproto.compare.run import compare, compare_points
 
 __all__ = [
     "CLAIMS",
     "COLLAPSE_RATIO",
+    "DEFAULT_HELD_OUT",
     "DEFAULT_N",
     "DEFAULT_PER_CLASS",
+    "DEFAULT_POINTS_N",
     "DEFAULT_STEPS",
     "HYBRID_CLAIMS",
+    "IWAE_K",
+    "POINTS_CLAIMS",
+    "POINTS_CONVENTIONS",
+    "POINTS_DATASETS",
     "QUALITY_GAIN",
     "Claim",
     "Comparison",
     "ModelReport",
     "Outcome",
+    "PointsComparison",
+    "PointsReport",
+    "PointsRule",
+    "PointsStatus",
+    "PointsSweep",
     "Rule",
     "Status",
     "SweepPoint",
+    "TruthReport",
     "compare",
+    "compare_points",
     "comparison_chart",
     "equal_steps",
     "evaluate",
+    "evaluate_points",
     "judge",
+    "judge_points",
+    "measure_truth",
     "planned_stages",
+    "points_chart",
     "save_chart",
+    "save_points_chart",
     "sweep_steps",
 ]

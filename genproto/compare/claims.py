@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -31,7 +31,9 @@ __all__ = [
     "Judge",
     "Rule",
     "Status",
+    "StepCount",
     "Verdict",
+    "combine",
     "judge",
     "likelihood",
     "likelihood_by_event",
@@ -41,6 +43,7 @@ __all__ = [
     "per_token",
     "quality_with_steps",
     "single_pass",
+    "step_growth",
     "steps_plus_decoder",
 ]
 
@@ -190,11 +193,27 @@ def single_pass(r: ModelReport) -> Verdict:
                         f"{_declared_cost(r)}")
 
 
+class StepCount(Protocol):
+    """One step count's cost, as a sweep records it (digits or points)."""
+
+    @property
+    def steps(self) -> int: ...
+    @property
+    def counted_evaluations(self) -> float | None: ...
+    @property
+    def declared_evaluations(self) -> int | None: ...
+
+
 def per_step(r: ModelReport) -> Verdict:
     """Counted evaluations equal the declared ones at every K and grow linearly, >= 1 a step."""
     points = _counted_points(r)
     if missing := _too_few(r, points):
         return missing
+    return step_growth(r.declared_growth, points)
+
+
+def step_growth(growth: CostGrowth, points: Sequence[StepCount]) -> Verdict:
+    """:func:`per_step` on two or more step counts with counted evaluations (ascending K)."""
     matches = all(_same(p.counted_evaluations, p.declared_evaluations) for p in points)
     first, last = points[0], points[-1]
     assert first.counted_evaluations is not None
@@ -203,7 +222,7 @@ def per_step(r: ModelReport) -> Verdict:
     linear = slope >= 1 - _EPS and all(
         _same(p.counted_evaluations, first.counted_evaluations + slope * (p.steps - first.steps))
         for p in points)
-    ok = r.declared_growth is CostGrowth.PER_STEP and matches and linear
+    ok = growth is CostGrowth.PER_STEP and matches and linear
     counted = ", ".join(num(p.counted_evaluations) for p in points)
     declared = ", ".join(num(p.declared_evaluations) for p in points)
     ks = ", ".join(str(p.steps) for p in points)
@@ -370,9 +389,16 @@ def judge(reports: Iterable[ModelReport]) -> tuple[Claim, ...]:
 
 
 def _judge_rule(rule: Rule, models: Sequence[ModelReport]) -> Claim:
-    if not models:
-        return Claim(rule.key, rule.label, rule.statement, Status.NOT_MEASURED, "model missing")
-    verdicts = [(r, rule.decide(r)) for r in models]
+    return combine(rule.key, rule.label, rule.statement,
+                   [(r.name, rule.decide(r)) for r in models])
+
+
+def combine(key: str, label: str, statement: str,
+            verdicts: Sequence[tuple[str, Verdict]]) -> Claim:
+    """One claim from the verdicts of the things judged (``(who, verdict)``): "model missing"
+    without any, else it holds only if it holds for each one measured."""
+    if not verdicts:
+        return Claim(key, label, statement, Status.NOT_MEASURED, "model missing")
     measured = [v for _, (v, _) in verdicts if v is not Status.NOT_MEASURED]
     if not measured:
         status = Status.NOT_MEASURED
@@ -381,9 +407,9 @@ def _judge_rule(rule: Rule, models: Sequence[ModelReport]) -> Claim:
     else:
         status = Status.DOES_NOT_HOLD
     if status is Status.NOT_MEASURED:
-        evidence = "; ".join(f"{r.name}: {text}" for r, (_, text) in verdicts)
+        evidence = "; ".join(f"{who}: {text}" for who, (_, text) in verdicts)
     else:
         evidence = "; ".join(
-            f"{r.name}: {text}" + (" [not measured]" if v is Status.NOT_MEASURED else "")
-            for r, (v, text) in verdicts)
-    return Claim(rule.key, rule.label, rule.statement, status, evidence)
+            f"{who}: {text}" + (" [not measured]" if v is Status.NOT_MEASURED else "")
+            for who, (v, text) in verdicts)
+    return Claim(key, label, statement, status, evidence)

@@ -1,15 +1,19 @@
-"""``compare()``: every model of a registry built, measured and judged, with a progress bar.
+"""``compare()`` and ``compare_points()``: every model of a registry built, measured and judged,
+with a progress bar.
 
-The one function that uses the package's three parts together:
+The functions that use the package's parts together: :func:`compare` runs
 :func:`~genproto.compare.measure.evaluate` for each model, then
-:func:`~genproto.compare.claims.judge`, into a :class:`~genproto.compare.report.Comparison`.
+:func:`~genproto.compare.claims.judge`, into a :class:`~genproto.compare.report.Comparison`;
+:func:`compare_points` runs :func:`~genproto.compare.points.evaluate_points` for each model on
+each 2-D dataset it offers, then :func:`~genproto.compare.points_claims.judge_points`, into a
+:class:`~genproto.compare.points_report.PointsComparison`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from genproto.compare.claims import judge
 from genproto.compare.measure import (
@@ -22,12 +26,26 @@ from genproto.compare.measure import (
     failed_report,
     planned_stages,
 )
+from genproto.compare.points import (
+    DEFAULT_HELD_OUT,
+    DEFAULT_POINTS_N,
+    IWAE_K,
+    POINTS_DATASETS,
+    check_datasets,
+    evaluate_points,
+    measure_truth,
+    points_datasets,
+    unmeasured,
+)
+from genproto.compare.points_claims import judge_points
+from genproto.compare.points_report import PointsComparison
 from genproto.compare.report import Comparison
+from genproto.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
-    from genproto.registry import Registry
+    from genproto.registry import ModelEntry, Registry
 
-__all__ = ["compare"]
+__all__ = ["compare", "compare_points", "points_plan"]
 
 
 class _Stages:
@@ -116,3 +134,105 @@ def compare(
     return Comparison(tuple(reports), judge(reports), floor, n, per_class, seed,
                       time.perf_counter() - began, failures)
 
+
+
+def points_plan(registry: Registry, names: Sequence[str] | None,
+                datasets: Sequence[str] = POINTS_DATASETS) -> list[tuple[str, ModelEntry]]:
+    """``(dataset, entry)`` for every dataset, then every model (by name) whose ``dataset``
+    option accepts it: the models named, or every registered one that offers any.
+
+    Raises:
+        UnknownModelError: a name that is not registered.
+        InvalidArgumentError: a named model, or every registered one, offers none of the
+            datasets; the message names the models that do.
+    """
+    datasets = check_datasets(datasets)
+    every = registry.entries()
+    offering = [e.name for e in every if points_datasets(e, datasets)]
+    entries = every if names is None else [registry.entry(name) for name in names]
+    lacking = [e.name for e in entries if not points_datasets(e, datasets)]
+    if (names is not None and lacking) or not offering:
+        raise InvalidArgumentError(
+            "models without a points configuration" if offering else "points models",
+            value=lacking if names is not None else [],
+            allowed="models whose 'dataset' option accepts " + " or ".join(datasets)
+            + (": " + ", ".join(offering) if offering else " (none is installed)"),
+            fix="Name only those models, or leave the names out to measure them all"
+            if offering else "Install a plugin that offers a toy 2-D configuration "
+            "(genproto info NAME lists a model's 'dataset' choices)")
+    return [(dataset, entry) for dataset in datasets for entry in entries
+            if dataset in points_datasets(entry, (dataset,))]
+
+
+def compare_points(
+    names: Sequence[str] | None = None,
+    *,
+    registry: Registry | None = None,
+    datasets: Sequence[str] = POINTS_DATASETS,
+    n: int = DEFAULT_POINTS_N,
+    held_out: int = DEFAULT_HELD_OUT,
+    seed: int = 0,
+    steps: Sequence[int] = DEFAULT_STEPS,
+    batch_size: int | None = None,
+    iwae_k: int = IWAE_K,
+    options: Mapping[str, Any] | None = None,
+    progress: bool | None = None,
+) -> PointsComparison:
+    """Every model (or those named) on every 2-D dataset its ``dataset`` option accepts,
+    measured against the exact density (:func:`evaluate_points`), then judged.
+
+    Args:
+        names: registry names; ``None``: every registered model with a points configuration.
+        registry: where the models come from (default: the process-wide one).
+        datasets: toy 2-D densities (default :data:`POINTS_DATASETS`).
+        n: samples per (model, dataset), >= 2; held_out: held-out points per dataset, >= 2.
+        options: more factory options, given to each model that declares them (e.g.
+            ``{"pretrained": False}`` for a smoke run of untrained networks).
+        progress: a progress bar on stderr; ``None`` shows it when stderr is a terminal.
+
+    A configuration without shipped weights (:class:`~genproto.errors.NoShippedWeights`) is
+    listed as such; one whose factory fails is reported with the error; the others are measured.
+    """
+    import sys
+
+    from genproto import registry as registry_module
+
+    reg = registry if registry is not None else registry_module.default()
+    n = check_count(n, "compare_points() argument 'n'", 2)
+    held_out = check_count(held_out, "compare_points() argument 'held_out'", 2)
+    seed = check_count(seed, "compare_points() argument 'seed'", 0)
+    iwae_k = check_count(iwae_k, "compare_points() argument 'iwae_k'", 2)
+    steps = check_steps(steps)
+    plan = points_plan(reg, names, datasets)
+    extra = dict(options or {})
+    enabled = sys.stderr.isatty() if progress is None else bool(progress)
+    began = time.perf_counter()
+    bar = _Stages(len(plan), enabled)
+    truths, points, reports = {}, {}, []
+    try:
+        for dataset, entry in plan:
+            if dataset not in truths:
+                truths[dataset], points[dataset] = measure_truth(
+                    dataset, n=n, held_out=held_out, seed=seed)
+            bar.model = f"{entry.name} on {dataset}"
+            bar.start("build")
+            declared = {o.name for o in entry.options}
+            factory = {"dataset": dataset,
+                       **{k: v for k, v in extra.items() if k in declared and k != "dataset"}}
+            try:
+                model = reg.get(entry.name, **factory)
+            except Exception as exc:
+                reports.append(unmeasured(entry, dataset, factory, exc, n=n, held_out=held_out,
+                                          seed=seed))
+                bar.add(-2)
+                continue
+            bar.add(len(planned_stages(model, steps)) - 2)
+            reports.append(evaluate_points(
+                model, dataset, n=n, seed=seed, steps=steps, batch_size=batch_size,
+                iwae_k=iwae_k, entry=entry, options=factory, points=points[dataset],
+                on_stage=bar.start))
+    finally:
+        bar.close()
+    failures = tuple(f"{p.label()}: {p.error}" for p in reg.failures())
+    return PointsComparison(tuple(truths.values()), tuple(reports), judge_points(reports), n,
+                            held_out, seed, iwae_k, time.perf_counter() - began, failures)
