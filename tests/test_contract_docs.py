@@ -71,7 +71,8 @@ def test_the_plugins_contract_tests_pass(affine_plugin: tuple[Path, dict[str, st
     proc = _run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
                  "tests/test_contract.py"], env, project)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert f"{len(PROPERTY_NAMES)} passed" in proc.stdout
+    # truth is skipped: the affine flow's data has no known density
+    assert f"{len(PROPERTY_NAMES) - 1} passed, 1 skipped" in proc.stdout
 
 
 @pytest.mark.slow

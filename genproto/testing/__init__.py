@@ -11,11 +11,11 @@ Each front end takes a Hypothesis profile (``"ci"``, the default, or ``"thorough
 everything the suite draws, and the properties to run; every verdict (PASS, FAIL, INCONCLUSIVE,
 N/A, SKIP) carries its time.
 
-The properties live in :mod:`genproto.testing.properties` and
-:mod:`genproto.testing.likelihood`; Hypothesis strategies and the ``"ci"`` (``"genproto-ci"``) /
-``"thorough"`` (``"genproto-thorough"``) settings profiles in :mod:`genproto.testing.strategies`;
-the statistics in :mod:`genproto.testing.stats`; correct reference models in
-:mod:`genproto.testing.reference`.
+The properties live in :mod:`genproto.testing.properties`, :mod:`genproto.testing.likelihood`
+and :mod:`genproto.testing.truth` (no model beats the known density of its data); Hypothesis
+strategies and the ``"ci"`` (``"genproto-ci"``) / ``"thorough"`` (``"genproto-thorough"``)
+settings profiles in :mod:`genproto.testing.strategies`; the statistics in
+:mod:`genproto.testing.stats`; correct reference models in :mod:`genproto.testing.reference`.
 
 Importing this package is cheap (no torch, no Hypothesis): the names below load on first use,
 so the pytest plugin costs nothing in test runs that do not ask for it.
@@ -55,7 +55,7 @@ __all__ = [
 PROPERTY_NAMES = (
     "conformance", "shape", "determinism", "batch_invariance", "cost", "likelihood_values",
     "exact_determinism", "likelihood", "conditioning", "bad_input", "side_effects",
-    "persistence",
+    "persistence", "truth",
 )
 
 _WHERE = {

@@ -32,6 +32,7 @@ from genproto.testing import PROPERTY_NAMES
 from genproto.testing._core import ModelSource
 from genproto.testing.strategies import CI_PROFILE
 from genproto.testing.suite import ContractSession, Status
+from genproto.testing.truth import resolve_truth
 
 __all__ = ["FIXTURE", "contract_tests"]
 
@@ -47,6 +48,7 @@ def contract_tests(
     properties: Iterable[str] | None = None,
     profile: str | None = None,
     seed: int | None = None,
+    truth: Any = None,
 ) -> dict[str, Any]:
     """Module globals for a contract test file: a fixture and one test per property.
 
@@ -59,6 +61,9 @@ def contract_tests(
         properties: the properties to test (default: all).
         profile: the Hypothesis profile; default ``--genproto-profile`` or ``"ci"``.
         seed: the suite's seed; default ``--genproto-seed`` or none (the fixed draws).
+        truth: the known density of the model's data for the ``truth`` property (a toy2d name
+            or an object with ``log_prob(x)`` and ``sample(n, generator)``); default: inferred
+            from the model's factory option ``dataset=`` when it names a toy2d density.
 
     Returns:
         ``{"genproto_contract_fixture": fixture, "test_contract_<property>": test, ...}`` for
@@ -70,13 +75,14 @@ def contract_tests(
     unknown = [name for name in wanted if name not in PROPERTY_NAMES]
     if unknown:
         raise ValueError(f"unknown contract properties {unknown}; known: {PROPERTY_NAMES}")
+    known = None if truth is None else resolve_truth(truth)  # a bad one fails at collection
 
     @pytest.fixture(scope="module", name=FIXTURE)
     def session(request: pytest.FixtureRequest) -> ContractSession:
         chosen = profile or request.config.getoption("genproto_profile", None) or CI_PROFILE
         drawn = seed if seed is not None else request.config.getoption("genproto_seed", None)
         return ContractSession(factory, tiny=tiny, exact_log_prob=exact_log_prob,
-                               profile=chosen, seed=drawn)
+                               profile=chosen, seed=drawn, truth=known)
 
     out: dict[str, Any] = {f"{FIXTURE}_fixture": session}
     for name in wanted:

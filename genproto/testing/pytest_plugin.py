@@ -13,8 +13,12 @@ import: no torch, no Hypothesis, no plugin loading) and inert until a genproto o
   checks' samples) instead of the fixed default draws, for both kinds of items.
 * ``--genproto-property P`` (repeatable) keeps only the items of the properties named, for both
   kinds of items; a property's prerequisites still run, unreported.
+* ``--genproto-truth NAME2D`` names the known density of the ``--genproto-model`` models' data
+  (a toy2d density) for the ``truth`` property (a plugin's own ``contract_tests`` take
+  ``truth=``); an unknown name is a usage error. Without it, a model whose factory option
+  ``dataset`` names a toy2d density is held to that density.
 
-The same three choices as ``genproto check NAME --profile ci --seed S --property P``.
+The same choices as ``genproto check NAME --profile ci --seed S --property P --truth NAME2D``.
 """
 
 from __future__ import annotations
@@ -45,6 +49,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="genproto_property",
         help="run only this contract property's tests (repeatable)",
     )
+    group.addoption(
+        "--genproto-truth", default=None, metavar="NAME2D", dest="genproto_truth",
+        help="the known density (a toy2d name) of the --genproto-model models' data, for the "
+             "truth property (default: the model's dataset option, if it names one)",
+    )
 
 
 class ContractItem(pytest.Item):
@@ -68,17 +77,19 @@ class ContractItem(pytest.Item):
 class _Runner:
     """Builds the :class:`~genproto.testing.ContractSession` of one model on first use."""
 
-    def __init__(self, model: str, profile: str, seed: int | None) -> None:
+    def __init__(self, model: str, profile: str, seed: int | None, truth: str | None) -> None:
         self.model = model
         self.profile = profile
         self.seed = seed
+        self.truth = truth
         self._session: Any = None
 
     def session(self) -> Any:
         if self._session is None:
             from genproto.testing.suite import ContractSession
 
-            self._session = ContractSession(self.model, profile=self.profile, seed=self.seed)
+            self._session = ContractSession(self.model, profile=self.profile, seed=self.seed,
+                                            truth=self.truth)
         return self._session
 
 
@@ -86,17 +97,18 @@ class ContractCollector(pytest.Collector):
     """The contract items of every ``--genproto-model``: one per (model, property)."""
 
     def __init__(self, *, names: list[str], profile: str, seed: int | None,
-                 properties: tuple[str, ...], **kwargs: Any) -> None:
+                 properties: tuple[str, ...], truth: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.names = names
         self.profile = profile
         self.seed = seed
         self.properties = properties
+        self.truth = truth
 
     def collect(self) -> list[pytest.Item]:
         out: list[pytest.Item] = []
         for name in self.names:
-            runner = _Runner(name, self.profile, self.seed)
+            runner = _Runner(name, self.profile, self.seed, self.truth)
             out.extend(
                 ContractItem.from_parent(self, name=f"{name}::{prop}", model=name, prop=prop,
                                          runner=runner)
@@ -129,6 +141,20 @@ def _chosen_seed(config: pytest.Config) -> int | None:
         return check_seed(value)
     except GenprotoError as exc:
         raise pytest.UsageError(f"--genproto-seed {value}: {exc}") from None
+
+
+def _chosen_truth(config: pytest.Config) -> str | None:
+    value = config.getoption("genproto_truth")
+    if value is None:
+        return None
+    from genproto.errors import GenprotoError
+    from genproto.testing.truth import resolve_truth
+
+    try:
+        resolve_truth(value, argument="--genproto-truth")
+    except GenprotoError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    return str(value)
 
 
 def _deselect_other_properties(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -164,7 +190,8 @@ def pytest_collection_modifyitems(
     collector = ContractCollector.from_parent(session, name="genproto", nodeid="genproto",
                                               names=names, profile=profile,
                                               seed=_chosen_seed(config),
-                                              properties=_chosen_properties(config))
+                                              properties=_chosen_properties(config),
+                                              truth=_chosen_truth(config))
     # collected through the usual hooks, so reports count them like any other test
     collector.ihook.pytest_collectstart(collector=collector)
     report = collector.ihook.pytest_make_collect_report(collector=collector)

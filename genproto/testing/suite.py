@@ -20,7 +20,12 @@ conditioning       determinism, likelihood_values
 bad_input          shape
 side_effects       determinism, likelihood_values
 persistence        determinism, likelihood_values
+truth              likelihood_values
 =================  ======================================
+
+``truth`` (:mod:`genproto.testing.truth`) applies where the density of the model's data is known:
+given as ``truth=`` (here, ``genproto check --truth``, ``pytest --genproto-truth``) or inferred
+from the model's factory option ``dataset=`` when it names a toy2d density.
 
 A property that fails nothing but could not decide a sub-check (a quadrature that does not
 converge) is ``inconclusive``: reported as such, never as a pass, and not a failure either (no
@@ -249,6 +254,7 @@ class PropertySpec:
 def _spec_table() -> tuple[PropertySpec, ...]:
     from genproto.testing import likelihood as lk
     from genproto.testing import properties as pr
+    from genproto.testing import truth as tr
 
     def on_model(fn: Callable[..., Notes]) -> Callable[[ContractSession], Notes]:
         return lambda s: fn(s.model, profile=s.profile)
@@ -286,6 +292,10 @@ def _spec_table() -> tuple[PropertySpec, ...]:
                      ("determinism", "likelihood_values"),
                      lambda s: pr.check_persistence(s.factory or s.model, registry=s.registry,
                                                     profile=s.profile)),
+        PropertySpec("truth", "no model beats the truth: not above the data's known density",
+                     ("likelihood_values",),
+                     lambda s: tr.check_truth(s.model, truth=s.truth, options=s.options,
+                                              profile=s.profile)),
     )
 
 
@@ -293,8 +303,6 @@ def _spec_table() -> tuple[PropertySpec, ...]:
 def property_specs() -> tuple[PropertySpec, ...]:
     """Every property of the contract, in the order they run."""
     return _spec_table()
-
-
 
 
 def _spec(name: str) -> PropertySpec:
@@ -325,6 +333,14 @@ class ContractSession:
         seed: the seed of everything the suite draws: Hypothesis's examples (drawn at random
             from it instead of the profile's fixed ones) and the statistical checks' samples;
             default ``None``, the fixed draws that make CI runs identical.
+        truth: the known density of the model's data for the ``truth`` property: a toy2d name
+            (``"eight_gaussians"``) or an object with ``log_prob(x)`` and ``sample(n,
+            generator)`` (:class:`genproto.data.Toy2D`); default: inferred from the factory
+            option ``dataset=`` when it names a toy2d density.
+
+    Raises:
+        InvalidArgumentError: an unknown profile, a bad seed or an unknown toy2d name.
+        ArgumentTypeError: a ``truth`` without ``log_prob`` and ``sample``.
     """
 
     def __init__(
@@ -337,10 +353,15 @@ class ContractSession:
         registry: Any = None,
         options: Mapping[str, Any] | None = None,
         seed: int | None = None,
+        truth: Any = None,
     ) -> None:
-        # an unknown profile or a bad seed fails here, before anything runs
+        from genproto.testing.truth import Truth, resolve_truth
+
+        # an unknown profile, a bad seed or a bad truth fails here, before anything runs
         self.profile = gs.profile_name(profile)
         self.seed = None if seed is None else check_seed(seed)
+        self.truth: Truth | None = None if truth is None else resolve_truth(truth)
+        self.options: dict[str, Any] = dict(options or {})
         self.exact_log_prob = exact_log_prob
         self.registry = registry
         self._results: dict[str, PropertyResult] = {}
@@ -442,6 +463,7 @@ def check_model(
     properties: Iterable[str] | None = None,
     registry: Any = None,
     seed: int | None = None,
+    truth: Any = None,
 ) -> Report:
     """Check a model against the genproto contract; a :class:`Report` of every property.
 
@@ -456,11 +478,13 @@ def check_model(
         registry: where a model given by name comes from (default: the installed plugins).
         seed: the seed of the Hypothesis examples and the statistical checks' draws (default:
             the fixed ones).
+        truth: the known density of the model's data (a toy2d name or a density object) for the
+            ``truth`` property; default: inferred from the factory option ``dataset=``.
 
     Use ``check_model(...).raise_for_failures()`` in a test.
     """
     session = ContractSession(model_or_factory, tiny=tiny, exact_log_prob=exact_log_prob,
-                              profile=profile, registry=registry, seed=seed)
+                              profile=profile, registry=registry, seed=seed, truth=truth)
     return session.report(properties)
 
 
