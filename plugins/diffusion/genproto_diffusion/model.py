@@ -74,6 +74,9 @@ DEFAULT_STEPS = 50  # DDIM steps K by default
 DEFAULT_GUIDANCE = 2.0  # classifier-free guidance scale w by default
 LABEL_DROPOUT = 0.1  # probability of training with the null class
 TOY_SCALE = 2.0  # toy 2-D data are divided by this before the diffusion
+#: Training steps of a toy density that needs more than the default 6,000: the 5x5 grid's sharp
+#: modes (std 0.05 after the scaling) reach precision 0.84 at 18,000 steps against 0.64 at 6,000.
+TOY_TRAIN_STEPS: dict[str, int] = {"grid25": 18_000}
 OBJECTIVE = "noise-prediction MSE at uniform timesteps (Ho et al. 2020), cosine schedule"
 
 
@@ -636,8 +639,8 @@ class ToyDiffusion(Diffusion):
         return load_toy2d(self.dataset, n=20_000, seed=0)
 
     def training_defaults(self) -> TrainSettings:
-        return TrainSettings(steps=6000, batch_size=256, lr=2e-3, seed=0, save_every=2000,
-                             report_every=2000)
+        return TrainSettings(steps=TOY_TRAIN_STEPS.get(self.dataset, 6000), batch_size=256,
+                             lr=2e-3, seed=0, save_every=2000, report_every=2000)
 
     def _t_of(self, sigmabar: float) -> float:
         """Continuous timestep with sqrt((1 - abar) / abar) = sigmabar (inverse of eq. 17)."""

@@ -1,8 +1,8 @@
 """Registers the diffusion model under ``"diffusion"`` (genproto's score-based paradigm).
 
 ``dataset="digits"`` (the default) is class-conditional on the 8x8 digits; a toy 2-D name gives
-an unconditional model whose likelihood is the probability-flow ODE estimate. Both ``digits``
-and ``eight_gaussians`` ship weights at their default sizes.
+an unconditional model whose likelihood is the probability-flow ODE estimate. ``digits``,
+``eight_gaussians``, ``grid25`` and ``two_moons`` ship weights at their default sizes.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ OPTIONS = (
 SHIPPED = tuple(
     Shipped("genproto_diffusion", ("weights", dataset),
             {"dataset": dataset, "hidden": (None, hidden), "blocks": (None, 3), "init_seed": 0})
-    for dataset, hidden in (("digits", 256), ("eight_gaussians", 128))
+    for dataset, hidden in (("digits", 256), ("eight_gaussians", 128), ("grid25", 128),
+                            ("two_moons", 128))
 )
 
 
