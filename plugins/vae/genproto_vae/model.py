@@ -59,7 +59,7 @@ from genproto.training import (
 )
 from genproto.validation import check_condition, check_x
 
-__all__ = ["DATASETS", "VAE", "capabilities", "interpolation_strip"]
+__all__ = ["DATASETS", "PRETRAINED", "VAE", "capabilities", "interpolation_strip"]
 
 DATASETS: tuple[str, ...] = ("digits", *TOY2D_NAMES)
 DECODERS: tuple[str, ...] = ("categorical", "logistic")
@@ -69,6 +69,9 @@ CLASSES = 10
 DEFAULTS: dict[str, Any] = {"dataset": "digits", "latent_dim": 16, "hidden": 256,
                             "decoder": "logistic"}
 INIT_SEED = 0
+TOY_TRAIN_STEPS = 30_000  # training steps on a toy 2-D density (3,000 on digits)
+#: The configurations whose weights ship (``weights/<dataset>``), at the default sizes.
+PRETRAINED: tuple[str, ...] = ("digits", "grid25", "two_moons")
 IWAE_CHUNK = 32  # importance samples drawn per stream draw (fixed: results never depend on it)
 DECODE_ROWS = 8192  # decoder rows per block while bounding (bounds memory, changes nothing)
 
@@ -424,8 +427,13 @@ class VAE(Model):
         return load_digits("train") if self.digits else load_toy2d(self.dataset)
 
     def training_defaults(self) -> TrainSettings:
-        return TrainSettings(steps=3000, batch_size=128, lr=1e-3, seed=0,
-                             save_every=1000, report_every=500)
+        if self.digits:
+            return TrainSettings(steps=3000, batch_size=128, lr=1e-3, seed=0,
+                                 save_every=1000, report_every=500)
+        # a toy density's point is cheap; separated modes need the steps (grid25: KL bound
+        # 1.26 nats at 30,000 steps against 1.92 at 3,000)
+        return TrainSettings(steps=TOY_TRAIN_STEPS, batch_size=128, lr=1e-3, seed=0,
+                             save_every=5000, report_every=5000)
 
     def setup_training(self, settings: TrainSettings) -> Mapping[str, torch.optim.Optimizer]:
         """Adam on both networks, which restart from the seeded initialisation.

@@ -200,4 +200,4 @@ def test_toy2d_configuration_is_unconditional_and_trainable(tmp_path: object) ->
     assert x.dtype == torch.float32
     assert torch.isfinite(model.log_likelihood(x, k=5)).all()
     with pytest.raises(OptionError, match="pretrained=False"):
-        genproto.registry.get("vae", dataset="two_moons")
+        genproto.registry.get("vae", dataset="eight_gaussians")  # grid25, two_moons ship
