@@ -65,11 +65,17 @@ from genproto.protocol import (
 from genproto.streams import KeyedStreams
 from genproto.training import Batch, TrainSettings, require_setup, seeded_init
 
-__all__ = ["GAN", "LEVELS", "capabilities"]
+__all__ = ["GAN", "LEVELS", "PRETRAINED", "capabilities"]
 
 LEVELS = 17  # grey levels of a digit pixel, 0..16
 MAX_TRUNCATION = 10.0  # N(0, 1) mass beyond 10 is ~1e-23: larger t is no truncation
 CLASSES = 10
+#: Width of the networks on a toy 2-D density (256 on digits): the 5x5 grid's precision is 0.66 at
+#: 128 units and 10,000 steps against 0.57 at 256 units and 5,000 steps, in a quarter of the bytes.
+TOY_HIDDEN = 128
+TOY_TRAIN_STEPS = 10_000
+#: The configurations whose weights ship (``weights/<dataset>``), at the default sizes.
+PRETRAINED: tuple[str, ...] = ("digits", "grid25", "two_moons")
 DIGITS_EVENT = EventSpace.discrete((8, 8), LEVELS)
 EMBED_DIM = 32  # size of G's class embedding
 
@@ -164,7 +170,7 @@ class GAN(Model):
         *,
         dataset: str = "digits",
         latent_dim: int = 64,
-        hidden: int = 256,
+        hidden: int | None = None,
         loss: str = "hinge",
         spectral_norm: bool = True,
         lr_ratio: float = 4.0,
@@ -174,7 +180,7 @@ class GAN(Model):
         super().__init__(capabilities(dataset), name="gan")
         self.dataset = dataset
         self.latent_dim = latent_dim
-        self.hidden = hidden
+        self.hidden = hidden if hidden is not None else (256 if dataset == "digits" else TOY_HIDDEN)
         self.loss = loss
         self.spectral_norm = spectral_norm
         self.lr_ratio = lr_ratio
@@ -265,8 +271,8 @@ class GAN(Model):
         if self.digits:
             return TrainSettings(steps=12_000, batch_size=128, lr=2e-4, seed=0,
                                  save_every=2_000, report_every=1_000)
-        return TrainSettings(steps=5_000, batch_size=256, lr=2e-4, seed=0,
-                             save_every=1_000, report_every=1_000)
+        return TrainSettings(steps=TOY_TRAIN_STEPS, batch_size=256, lr=2e-4, seed=0,
+                             save_every=2_000, report_every=2_000)
 
     def setup_training(self, settings: TrainSettings) -> Mapping[str, torch.optim.Optimizer]:
         # Training always starts from a fresh initialisation seeded by settings.seed, so
