@@ -73,7 +73,7 @@ __all__ = [
 
 DATASETS: tuple[str, ...] = ("digits", *TOY2D_NAMES)
 #: The configurations with shipped weights (``weights/<dataset>``), at their default sizes.
-PRETRAINED: tuple[str, ...] = ("digits", "eight_gaussians")
+PRETRAINED: tuple[str, ...] = ("digits", "eight_gaussians", "grid25", "two_moons")
 LEVELS = 17  # grey levels 0..16 of a digit pixel
 CLASSES = 10
 ALPHA = 0.05  # logit margin (RealNVP section 4.1)
@@ -81,6 +81,10 @@ SCALE_CLAMP = 2.0  # |log s| < 2 in every coupling (a tanh-bounded scale)
 #: Default (depth, hidden) per kind of data.
 DIGITS_SIZES = (8, 128)
 TOY_SIZES = (8, 64)
+#: Toy densities that need a larger flow: the 5x5 grid's 25 separated modes take 12 steps of
+#: 128 units and 8,000 training steps (KL to the truth 0.73 nats against 2.6 at the default size).
+TOY_OVERRIDES: dict[str, tuple[int, int]] = {"grid25": (12, 128)}
+TOY_TRAIN_STEPS: dict[str, int] = {"grid25": 8000}
 #: Default latent scale on digits (Glow section 5: reduced-temperature samples).
 DIGITS_LATENT_SCALE = 0.8
 MAX_LATENT_SCALE = 10.0  # beyond this the inverse pass leaves the range it was trained on
@@ -94,7 +98,7 @@ DIGITS_DROPOUT = 0.3
 
 def sizes(dataset: str, depth: int | None = None, hidden: int | None = None) -> tuple[int, int]:
     """(depth, hidden) for ``dataset``, with ``None`` meaning the dataset's default."""
-    default = DIGITS_SIZES if dataset == "digits" else TOY_SIZES
+    default = DIGITS_SIZES if dataset == "digits" else TOY_OVERRIDES.get(dataset, TOY_SIZES)
     return (default[0] if depth is None else depth, default[1] if hidden is None else hidden)
 
 
@@ -413,8 +417,8 @@ class CouplingFlow(Model):
         if self.digits:
             return TrainSettings(steps=4000, batch_size=128, lr=1e-3, seed=0,
                                  save_every=1000, report_every=4000)
-        return TrainSettings(steps=3000, batch_size=256, lr=2e-3, seed=0,
-                             save_every=1000, report_every=1000)
+        return TrainSettings(steps=TOY_TRAIN_STEPS.get(self.dataset, 3000), batch_size=256,
+                             lr=2e-3, seed=0, save_every=1000, report_every=1000)
 
     def setup_training(self, settings: TrainSettings) -> Mapping[str, torch.optim.Optimizer]:
         """AdamW on the flow, restarted from the seeded initialisation (so

@@ -14,9 +14,11 @@ OPTIONS = (
            "dequantised: likelihood is a bound) or a toy 2-D density (unconditional, exact)",
            choices=DATASETS),
     Option("depth", int, None, f"flow steps (actnorm, mixing, coupling); default {DIGITS[0]} "
-           f"on digits, {TOY[0]} on toy 2-D", minimum=1, maximum=64, nullable=True),
+           f"on digits, {TOY[0]} on toy 2-D (grid25: {sizes('grid25')[0]})",
+           minimum=1, maximum=64, nullable=True),
     Option("hidden", int, None, f"hidden width of each coupling network; default {DIGITS[1]} "
-           f"on digits, {TOY[1]} on toy 2-D", minimum=4, maximum=4096, nullable=True),
+           f"on digits, {TOY[1]} on toy 2-D (grid25: {sizes('grid25')[1]})",
+           minimum=4, maximum=4096, nullable=True),
 )
 SHIPPED = tuple(  # at the data's default sizes, given or left None
     Shipped("genproto_flow", ("weights", name), {"dataset": name, "depth": (None, sizes(name)[0]),

@@ -273,7 +273,7 @@ def test_bad_likelihood_and_factory_options_raise_typed_errors(
     with pytest.raises(OptionError, match="pretrained=False"):
         genproto.registry.get("flow", depth=4)
     with pytest.raises(OptionError, match="pretrained=False"):
-        genproto.registry.get("flow", dataset="two_moons")
+        genproto.registry.get("flow", dataset="checkerboard")  # no weights for it
     with pytest.raises(OptionError, match="dataset"):
         genproto.registry.get("flow", dataset="mnist", pretrained=False)
     with pytest.raises(OptionError, match="depth"):
