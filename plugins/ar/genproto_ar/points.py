@@ -169,7 +169,7 @@ class PointsAR(Model):
         x = torch.zeros(B, COORDINATES, device=self.device)  # (B, 2)
         for t in range(COORDINATES):
             # 1. one network call for coordinate t, given the coordinate before it (masked at 0)
-            previous = x[:, t - 1] if t > 0 else x[:, 0]
+            previous = x[:, max(t - 1, 0)]  # (B,); network_inputs masks it at t = 0
             conditional = mixture(*self.net(network_inputs(t, previous)))  # batch (B,)
             # 2. a keyed draw: the component (Gumbel-max), then its Gaussian, per sample
             x[:, t] = draw(streams.fork(f"x{t + 1}"), conditional)  # (B,)

@@ -8,6 +8,7 @@ the toy densities' exact log-densities (genproto.metrics.points).
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import attrs
@@ -287,3 +288,15 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
     assert isinstance(back, PointsAR)
     assert back.weights_sha256() == m.weights_sha256()
     assert torch.equal(back.sample(16, seed=1), m.sample(16, seed=1))
+
+
+def test_the_points_example_in_the_docs_runs() -> None:
+    page = Path(__file__).resolve().parents[3] / "docs" / "plugins" / "ar.md"
+    if not page.is_file():
+        pytest.skip("docs/plugins/ar.md is not beside an installed plugin")
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.DOTALL)
+    (example,) = [b for b in blocks if 'dataset="grid25"' in b]
+    scope: dict[str, object] = {}
+    exec(compile(example, "docs/plugins/ar.md", "exec"), scope)
+    assert scope["terms"].shape == (1000, 2)  # type: ignore[attr-defined]
+    torch.testing.assert_close(scope["terms"].sum(1), scope["nats"])  # type: ignore[attr-defined]
