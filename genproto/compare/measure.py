@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -439,17 +439,19 @@ def _likelihood(model: GenerativeModel, caps: Capabilities, digits: bool, main: 
     return Outcome.VALUES, basis
 
 
-def _sweep(model: GenerativeModel, steps: Sequence[int], digits: bool, main: _Run | None, n: int,
-           seed: int, batch_size: int | None, stage: Callable[[str], None],
-           errors: list[str]) -> tuple[SweepPoint, ...]:
-    """The steps sweep; the model's default step count reuses the first run, not a new one."""
-    from genproto import metrics
+def _sweep_runs(model: GenerativeModel, steps: Sequence[int], main: _Run | None, n: int,
+                seed: int, batch_size: int | None, stage: Callable[[str], None],
+                errors: list[str]) -> Iterator[tuple[int, int | None, _Run]]:
+    """The runs of a steps sweep: ``(k, declared evaluations, run)`` for each step count.
 
+    The model's default step count reuses ``main`` (skipped when it is ``None``); every other
+    step count draws ``n`` samples anew. A sampling failure is appended to ``errors`` and its
+    step count skipped; nothing is yielded for a model without a ``steps`` option.
+    """
     option = _steps_option(model)
     if option is None:
-        return ()
+        return
     default = _default_steps(model, option)
-    points = []
     for k in sweep_steps(model, steps):
         try:
             declared: int | None = model.cost(steps=k).evaluations
@@ -462,11 +464,24 @@ def _sweep(model: GenerativeModel, steps: Sequence[int], digits: bool, main: _Ru
         else:
             stage(f"steps={k}")
             try:
-                run = _sample(model, n if digits else min(n, _COUNT_ONLY_N), condition=None,
-                              seed=seed, batch_size=batch_size, options={"steps": k})
+                run = _sample(model, n, condition=None, seed=seed, batch_size=batch_size,
+                              options={"steps": k})
             except Exception as exc:
                 errors.append(_error(f"steps={k}", exc))
                 continue
+        yield k, declared, run
+
+
+def _sweep(model: GenerativeModel, steps: Sequence[int], digits: bool, main: _Run | None, n: int,
+           seed: int, batch_size: int | None, stage: Callable[[str], None],
+           errors: list[str]) -> tuple[SweepPoint, ...]:
+    """The steps sweep; the model's default step count reuses the first run, not a new one."""
+    from genproto import metrics
+
+    count = n if digits else min(n, _COUNT_ONLY_N)
+    points = []
+    for k, declared, run in _sweep_runs(model, steps, main, count, seed, batch_size, stage,
+                                        errors):
         frechet = None
         if digits:
             try:

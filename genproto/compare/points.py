@@ -30,15 +30,13 @@ import torch
 
 from genproto.compare.measure import (
     DEFAULT_STEPS,
-    _default_steps,
     _error,
     _identity,
     _Run,
     _sample,
-    _steps_option,
+    _sweep_runs,
     check_count,
     check_steps,
-    sweep_steps,
 )
 from genproto.compare.points_records import (
     Gap,
@@ -333,28 +331,8 @@ def _sweep(model: GenerativeModel, density: Toy2D, steps: Sequence[int], main: _
            n: int, seed: int, batch_size: int | None, stage: Callable[[str], None],
            errors: list[str]) -> tuple[PointsSweep, ...]:
     """The steps sweep at ``n`` samples each; the default step count reuses the first run."""
-    option = _steps_option(model)
-    if option is None:
-        return ()
-    default = _default_steps(model, option)
     out = []
-    for k in sweep_steps(model, steps):
-        try:
-            declared: int | None = model.cost(steps=k).evaluations
-        except Exception:
-            declared = None
-        if k == default:
-            if main is None:
-                continue
-            run = main
-        else:
-            stage(f"steps={k}")
-            try:
-                run = _sample(model, n, condition=None, seed=seed, batch_size=batch_size,
-                              options={"steps": k})
-            except Exception as exc:
-                errors.append(_error(f"steps={k}", exc))
-                continue
+    for k, declared, run in _sweep_runs(model, steps, main, n, seed, batch_size, stage, errors):
         try:
             coverage = _coverage(density, run.samples)
         except Exception as exc:

@@ -20,10 +20,11 @@ from genproto.compare.claims import (
     Claim,
     Status,
     Verdict,
+    _verdict,
     combine,
     step_growth,
 )
-from genproto.compare.points_records import PointsReport, PointsStatus
+from genproto.compare.points_records import PointsReport, PointsStatus, PointsSweep
 from genproto.compare.records import Outcome, Stage
 from genproto.metrics.points import TRUTH_Z, KLEstimate, beats_truth
 from genproto.protocol import Likelihood, Paradigm
@@ -111,8 +112,7 @@ def unbiased_kl(r: PointsReport) -> Verdict:
         return missing
     assert r.kl is not None  # _no_estimate checked it
     ok = r.likelihood is Likelihood.EXACT and not beats_truth(r.kl)
-    return Status.HOLDS if ok else Status.DOES_NOT_HOLD, (
-        f"declared {r.likelihood.value}; {kl(r.kl)} ({_above_zero(r.kl)})")
+    return _verdict(ok, f"declared {r.likelihood.value}; {kl(r.kl)} ({_above_zero(r.kl)})")
 
 
 def bounds_ordered(r: PointsReport) -> Verdict:
@@ -127,9 +127,8 @@ def bounds_ordered(r: PointsReport) -> Verdict:
     ordered = gain.value + TRUTH_Z * gain.stderr >= 0
     ok = (r.likelihood is Likelihood.BOUND and ordered and not beats_truth(r.kl)
           and not beats_truth(r.iwae))
-    return Status.HOLDS if ok else Status.DOES_NOT_HOLD, (
-        f"ELBO {kl(r.kl)}; IWAE (k={r.iwae_k}) {kl(r.iwae)}; IWAE - ELBO = "
-        f"{gain.value:+.4g} ± {gain.stderr:.2g} nats per point")
+    return _verdict(ok, f"ELBO {kl(r.kl)}; IWAE (k={r.iwae_k}) {kl(r.iwae)}; IWAE - ELBO = "
+                        f"{gain.value:+.4g} ± {gain.stderr:.2g} nats per point")
 
 
 def no_likelihood_coverage(r: PointsReport) -> Verdict:
@@ -146,9 +145,8 @@ def no_likelihood_coverage(r: PointsReport) -> Verdict:
     if c is None:
         return Status.NOT_MEASURED, f"declared {r.likelihood.value}; {said}; coverage not measured"
     ok = r.likelihood is Likelihood.NONE and unavailable
-    return Status.HOLDS if ok else Status.DOES_NOT_HOLD, (
-        f"declared {r.likelihood.value}; {said}; covered {c.covered}/{c.components} "
-        f"components, precision {c.precision:.3f}")
+    return _verdict(ok, f"declared {r.likelihood.value}; {said}; covered "
+                        f"{c.covered}/{c.components} components, precision {c.precision:.3f}")
 
 
 def points_collapse(r: PointsReport) -> Verdict:
@@ -159,9 +157,16 @@ def points_collapse(r: PointsReport) -> Verdict:
     if c is None:
         return Status.NOT_MEASURED, r.error_at(Stage.SAMPLES) or "coverage not measured"
     collapsed = c.covered < c.components
-    return Status.HOLDS if collapsed else Status.DOES_NOT_HOLD, (
-        f"{c.covered}/{c.components} components covered by {c.n} samples (collapse: one "
-        f"holding fewer than {c.threshold} precise samples), precision {c.precision:.3f}")
+    return _verdict(collapsed, f"{c.covered}/{c.components} components covered by {c.n} samples "
+                               f"(collapse: one holding fewer than {c.threshold} precise "
+                               f"samples), precision {c.precision:.3f}")
+
+
+def _unswept(r: PointsReport, swept: Sequence[PointsSweep], fewer: str) -> Verdict | None:
+    """Not measured, and why, when ``swept`` (the usable part of the sweep) has under two K."""
+    if len(swept) >= 2:
+        return None
+    return Status.NOT_MEASURED, "no 'steps' sample option to vary" if not r.sweep else fewer
 
 
 def points_per_step(r: PointsReport) -> Verdict:
@@ -169,9 +174,8 @@ def points_per_step(r: PointsReport) -> Verdict:
     if missing := _unmeasured(r):
         return missing
     counted = [p for p in r.sweep if p.counted_evaluations is not None]
-    if len(counted) < 2:
-        return Status.NOT_MEASURED, ("no 'steps' sample option to vary" if not r.sweep
-                                     else "fewer than two step counts were measured")
+    if missing := _unswept(r, counted, "fewer than two step counts were measured"):
+        return missing
     return step_growth(r.declared_growth, counted)
 
 
@@ -181,9 +185,8 @@ def precision_with_steps(r: PointsReport) -> Verdict:
     if missing := _unmeasured(r):
         return missing
     swept = [p for p in r.sweep if p.coverage is not None]
-    if len(swept) < 2:
-        return Status.NOT_MEASURED, ("no 'steps' sample option to vary" if not r.sweep
-                                     else "fewer than two step counts with coverage")
+    if missing := _unswept(r, swept, "fewer than two step counts with coverage"):
+        return missing
     few, many = swept[0].coverage, swept[-1].coverage
     assert few is not None
     assert many is not None
@@ -191,9 +194,8 @@ def precision_with_steps(r: PointsReport) -> Verdict:
     trail = ", ".join(f"{p.coverage.precision:.3f} ({p.coverage.covered}/"
                       f"{p.coverage.components}) at K={p.steps}"
                       for p in swept if p.coverage is not None)
-    return Status.HOLDS if ok else Status.DOES_NOT_HOLD, (
-        f"precision (covered) {trail} (holds when K={swept[-1].steps} misses fewer "
-        f"samples than K={swept[0].steps} by more than {QUALITY_GAIN:.0%})")
+    return _verdict(ok, f"precision (covered) {trail} (holds when K={swept[-1].steps} misses "
+                        f"fewer samples than K={swept[0].steps} by more than {QUALITY_GAIN:.0%})")
 
 
 def truth_unbeaten(r: PointsReport) -> Verdict:
@@ -203,8 +205,7 @@ def truth_unbeaten(r: PointsReport) -> Verdict:
     named = [("", r.kl)] if r.iwae is None else [("ELBO ", r.kl), (f"IWAE (k={r.iwae_k}) ", r.iwae)]
     parts = [f"{what}{kl(e)} ({_above_zero(e)})" for what, e in named if e is not None]
     broken = r.broken
-    return Status.DOES_NOT_HOLD if broken else Status.HOLDS, (
-        ("BROKEN: beats the truth; " if broken else "") + "; ".join(parts))
+    return _verdict(not broken, ("BROKEN: beats the truth; " if broken else "") + "; ".join(parts))
 
 
 # --- the table -------------------------------------------------------------------------------

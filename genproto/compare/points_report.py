@@ -14,12 +14,11 @@ from __future__ import annotations
 import json
 import math
 import textwrap
-from collections.abc import Sequence
 from typing import Any
 
 import attrs
 
-from genproto.compare.claims import Claim, Status
+from genproto.compare.claims import Claim
 from genproto.compare.points import TRAINING_SEED, held_out_seed
 from genproto.compare.points_records import (
     PointsReport,
@@ -29,6 +28,7 @@ from genproto.compare.points_records import (
     jsonable,
 )
 from genproto.compare.records import num
+from genproto.compare.report import claims_markdown, claims_text, markdown_table
 from genproto.metrics.points import (
     COVERED_SHARE,
     PRECISION_RADIUS,
@@ -206,34 +206,20 @@ class PointsComparison:
         if sweep := self.sweep_rows():
             parts += ["", "Coverage against steps:",
                       render_table(STEPS_HEADERS, sweep, widths=[12, 15, 4, 12, 7, 9, 7, 9])]
-        parts += ["", "Claims of the cheatsheet on points, from the numbers above:"]
-        parts += [f"  - {c.line()}" for c in self.claims]
-        if notes := self._notes():
-            parts += ["", "Notes:", *(f"  - {n}" for n in notes)]
+        parts += claims_text("Claims of the cheatsheet on points, from the numbers above:",
+                             self.claims, self._notes())
         return "\n".join(parts)
 
     def markdown(self) -> str:
         """A markdown section: conventions, one table per dataset, the sweeps, claims, notes."""
-
-        def row(cells: Sequence[str]) -> str:
-            return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-
         lines = ["# The paradigms, measured on 2-D points", "", self._settings(), "",
                  POINTS_CONVENTIONS]
         for truth in self.truths:
-            lines += ["", f"## {self._heading(truth)}", "", row(POINTS_HEADERS),
-                      row(["---"] * len(POINTS_HEADERS))]
-            lines += [row(cells) for cells in self.rows(truth.dataset)]
+            lines += ["", f"## {self._heading(truth)}", "",
+                      *markdown_table(POINTS_HEADERS, self.rows(truth.dataset))]
         if sweep := self.sweep_rows():
-            lines += ["", "## Coverage against steps", "", row(STEPS_HEADERS),
-                      row(["---"] * len(STEPS_HEADERS))]
-            lines += [row(cells) for cells in sweep]
-        lines += ["", "## The cheatsheet's claims on points", ""]
-        lines += [f"- **{c.statement}**: {c.verdict()}"
-                  + ("" if c.status is Status.NOT_MEASURED else f" — {c.evidence}")
-                  for c in self.claims]
-        if notes := self._notes():
-            lines += ["", "## Notes", "", *(f"- {n}" for n in notes)]
+            lines += ["", "## Coverage against steps", "", *markdown_table(STEPS_HEADERS, sweep)]
+        lines += claims_markdown("The cheatsheet's claims on points", self.claims, self._notes())
         return "\n".join(lines) + "\n"
 
     def to_dict(self) -> dict[str, Any]:

@@ -21,10 +21,46 @@ from genproto.compare.claims import Claim, Status
 from genproto.compare.records import ModelReport, SweepPoint, num
 from genproto.protocol import Likelihood, Paradigm
 
-__all__ = ["TEXT_HEADERS", "Comparison", "equal_steps", "implementations"]
+__all__ = [
+    "TEXT_HEADERS",
+    "Comparison",
+    "claims_markdown",
+    "claims_text",
+    "equal_steps",
+    "implementations",
+    "markdown_table",
+]
 
 #: How a likelihood's bits/dim relate to the true ones, in its table cell.
 _RELATION = {Likelihood.BOUND: "≤ ", Likelihood.ESTIMATE: "≈ "}
+
+
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """A markdown table's lines: the headers, the rule, then the rows (``|`` in cells escaped)."""
+
+    def row(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    return [row(headers), row(["---"] * len(headers)), *(row(cells) for cells in rows)]
+
+
+def claims_text(title: str, claims: Sequence[Claim], notes: Sequence[str]) -> list[str]:
+    """The end of a terminal report: the claims under ``title``, then the notes if any."""
+    lines = ["", title, *(f"  - {c.line()}" for c in claims)]
+    if notes:
+        lines += ["", "Notes:", *(f"  - {n}" for n in notes)]
+    return lines
+
+
+def claims_markdown(title: str, claims: Sequence[Claim], notes: Sequence[str]) -> list[str]:
+    """The end of a markdown report: the claims under ``## title``, then the notes if any."""
+    lines = ["", f"## {title}", ""]
+    lines += [f"- **{c.statement}**: {c.verdict()}"
+              + ("" if c.status is Status.NOT_MEASURED else f" — {c.evidence}")
+              for c in claims]
+    if notes:
+        lines += ["", "## Notes", "", *(f"- {n}" for n in notes)]
+    return lines
 
 
 def equal_steps(reports: Iterable[ModelReport]) -> list[tuple[str, str, SweepPoint, SweepPoint]]:
@@ -232,58 +268,39 @@ class Comparison:
             parts += ["", "Latent against pixel-space diffusion at equal steps:", *pairs]
         if same := self._implementations():
             parts += ["", "Two implementations of pixel-space diffusion at equal steps:", *same]
-        parts += ["", "Claims of the cheatsheet, from the numbers above:"]
-        parts += [f"  - {c.line()}" for c in self.claims]
-        if notes := self._notes():
-            parts += ["", "Notes:", *(f"  - {n}" for n in notes)]
+        parts += claims_text("Claims of the cheatsheet, from the numbers above:", self.claims,
+                             self._notes())
         return "\n".join(parts)
 
     def markdown(self) -> str:
         """A markdown report: the table, the steps sweeps, the claims and the notes."""
-
-        def row(cells: Sequence[str]) -> str:
-            return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-
         lines = ["# The paradigms, measured", "", self._settings(), "",
-                 row(self.HEADERS), row(["---"] * len(self.HEADERS))]
-        lines += [row(cells) for cells in self.rows()]
+                 *markdown_table(self.HEADERS, self.rows())]
         if text_rows := self.text_rows():
             lines += ["", "## Text models: the Census names", "", _TEXT_CONVENTIONS, "",
-                      row(TEXT_HEADERS), row(["---"] * len(TEXT_HEADERS))]
-            lines += [row(cells) for cells in text_rows]
+                      *markdown_table(TEXT_HEADERS, text_rows)]
         sweeps = [r for r in self.reports if r.sweep]
         if sweeps:
-            lines += ["", "## Quality against steps", "",
-                      row(["model", "K", "evaluations / sample (declared)", "Frechet distance",
-                           "samples/s"]),
-                      row(["---"] * 5)]
-            for r in sweeps:
-                lines += [row([r.name, str(p.steps),
-                               f"{num(p.counted_evaluations)} ({num(p.declared_evaluations)})",
-                               _cell(p.frechet, ".2f"), _cell(p.samples_per_second, ".0f")])
-                          for p in r.sweep]
+            lines += ["", "## Quality against steps", ""]
+            lines += markdown_table(
+                ["model", "K", "evaluations / sample (declared)", "Frechet distance",
+                 "samples/s"],
+                [[r.name, str(p.steps),
+                  f"{num(p.counted_evaluations)} ({num(p.declared_evaluations)})",
+                  _cell(p.frechet, ".2f"), _cell(p.samples_per_second, ".0f")]
+                 for r in sweeps for p in r.sweep])
+        versus = ["K", "models", "Frechet distance", "evaluations / sample", "samples/s"]
         pairs = equal_steps(self.reports)
         if pairs:
-            lines += ["", "## Latent against pixel-space diffusion at equal steps", "",
-                      row(["K", "models", "Frechet distance", "evaluations / sample",
-                           "samples/s"]),
-                      row(["---"] * 5)]
-            lines += [row([str(h.steps), f"{hybrid} vs {pixel}", *_versus(h, d)])
-                      for hybrid, pixel, h, d in pairs]
+            lines += ["", "## Latent against pixel-space diffusion at equal steps", ""]
+            lines += markdown_table(versus, [[str(h.steps), f"{hybrid} vs {pixel}", *_versus(h, d)]
+                                             for hybrid, pixel, h, d in pairs])
         same = implementations(self.reports)
         if same:
-            lines += ["", "## Two implementations of pixel-space diffusion at equal steps", "",
-                      row(["K", "models", "Frechet distance", "evaluations / sample",
-                           "samples/s"]),
-                      row(["---"] * 5)]
-            lines += [row([str(p.steps), f"{a} vs {b}", *_versus(p, q)])
-                      for a, b, p, q in same]
-        lines += ["", "## The cheatsheet's claims", ""]
-        lines += [f"- **{c.statement}**: {c.verdict()}"
-                  + ("" if c.status is Status.NOT_MEASURED else f" — {c.evidence}")
-                  for c in self.claims]
-        if notes := self._notes():
-            lines += ["", "## Notes", "", *(f"- {n}" for n in notes)]
+            lines += ["", "## Two implementations of pixel-space diffusion at equal steps", ""]
+            lines += markdown_table(versus, [[str(p.steps), f"{a} vs {b}", *_versus(p, q)]
+                                             for a, b, p, q in same])
+        lines += claims_markdown("The cheatsheet's claims", self.claims, self._notes())
         return "\n".join(lines) + "\n"
 
     def to_dict(self) -> dict[str, Any]:
