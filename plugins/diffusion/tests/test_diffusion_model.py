@@ -131,7 +131,7 @@ def test_bad_sample_options_raise_typed_errors(
 @pytest.mark.parametrize(
     "options",
     [{"dataset": "mnist"}, {"hidden": 4}, {"pretrained": True, "hidden": 64},
-     {"dataset": "two_moons"}, {"blocks": 0}],
+     {"dataset": "checkerboard"}, {"blocks": 0}],
 )
 def test_bad_factory_options_raise_option_error(options: dict[str, object]) -> None:
     with pytest.raises(OptionError) as info:
