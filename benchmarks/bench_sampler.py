@@ -12,7 +12,13 @@
    same run, over batch sizes 1 .. 65,536 (samples/s reported too).
    Target: >= 0.70 at the best batch size.
 3. Keyed noise cost: the time to draw all of the denoising loop's keyed noise
-   as a fraction of the whole sampling run. Target: <= 5%.
+   as a fraction of the whole sampling run, timed in the same rounds as the run.
+   Target: <= 5%.
+
+Every ratio is the median of per-round ratios (timings of one round run back to
+back, order rotated) with its low-high range, and each timing's spread
+((max - min) / median): a wide range says the machine was loaded, not that the
+figure moved.
 4. Memory: streaming 1M and 10M two-dimensional samples to ``.npy``; peak RSS
    of the process. Target: < 500 MB and < 10% growth from 1M to 10M.
 """
@@ -28,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -57,17 +63,33 @@ def bare_loop(n: int, batch: int, seed: int, body: Callable[[KeyedStreams], torc
     return out
 
 
-def interleaved(
-    a: Callable[[], object], b: Callable[[], object], repeats: int
-) -> tuple[float, float]:
-    """Median times of a and b, run alternately (a b b a a b ...) to cancel drift."""
-    ta: list[float] = []
-    tb: list[float] = []
+def rounds(fns: Sequence[Callable[[], object]], repeats: int) -> list[list[float]]:
+    """Times of each of ``fns`` in ``repeats`` rounds, the order rotated each round.
+
+    Every round runs all of them back to back, so a load that comes and goes on a shared
+    machine falls on all of a round's timings alike; ``times[i][r]`` is fn i in round r.
+    """
+    times: list[list[float]] = [[] for _ in fns]
     for r in range(repeats):
-        order = [(a, ta), (b, tb)] if r % 2 == 0 else [(b, tb), (a, ta)]
-        for fn, sink in order:
-            sink.append(timed(fn))
-    return statistics.median(ta), statistics.median(tb)
+        for k in range(len(fns)):
+            i = (k + r) % len(fns)
+            times[i].append(timed(fns[i]))
+    return times
+
+
+def paired_ratio(num: Sequence[float], den: Sequence[float]) -> dict[str, float]:
+    """The median of the per-round ratios ``num[r] / den[r]`` and their range.
+
+    A ratio of two timings taken in the same round is what load does not skew much; the
+    range says how stable it was (report it beside the median, never the median alone).
+    """
+    ratios = [a / b for a, b in zip(num, den, strict=True)]
+    return {"median": statistics.median(ratios), "low": min(ratios), "high": max(ratios)}
+
+
+def spread(times: Sequence[float]) -> float:
+    """(max - min) / median of one timing's repeats: 0 on a quiet machine."""
+    return (max(times) - min(times)) / statistics.median(times)
 
 
 def matmul_flops(size: int = 2048, repeats: int = 5) -> float:
@@ -79,25 +101,28 @@ def matmul_flops(size: int = 2048, repeats: int = 5) -> float:
 
 
 def overhead(n: int, repeats: int) -> dict[str, float]:
+    """Engine against the bare loop, and the keyed noise's share of the 50-step run.
+
+    Each figure is the median of per-round ratios of timings taken in the same round (with
+    their range and each timing's spread). Session 4's loaded run read a keyed-noise
+    fraction of 0.60 against 0.047-0.059 quiet because the noise was timed in its own
+    repeats after the engine's: load during one and not the other went straight into the
+    ratio. Timed in the same rounds, load falls on both.
+    """
     decoder = MLPDecoder()
     denoiser = MLPDenoiser()
     batch = 8192
-    results = {}
-    t_bare, t_engine = interleaved(
+    results: dict[str, float] = {}
+    bare, engine = rounds([
         lambda: bare_loop(n, batch, 0, decoder.bare, 64),
         lambda: sampling.run(decoder, n, seed=0, batch_size=batch, progress=False),
-        repeats,
-    )
-    results["single_pass_ratio"] = t_bare / t_engine
-    results["single_pass_samples_per_s"] = n / t_engine
+    ], repeats)
+    ratio = paired_ratio(bare, engine)
+    results["single_pass_ratio"] = ratio["median"]
+    results["single_pass_ratio_low"] = ratio["low"]
+    results["single_pass_ratio_high"] = ratio["high"]
+    results["single_pass_samples_per_s"] = n / statistics.median(engine)
     steps = 50
-    t_bare, t_engine = interleaved(
-        lambda: bare_loop(n, batch, 0, lambda s: denoiser.loop(s, steps), 64),
-        lambda: sampling.run(denoiser, n, seed=0, batch_size=batch, progress=False, steps=steps),
-        repeats,
-    )
-    results["denoise_50_ratio"] = t_bare / t_engine
-    results["denoise_50_samples_per_s"] = n / t_engine
 
     def noise_only() -> None:
         for start in range(0, n, batch):
@@ -106,8 +131,22 @@ def overhead(n: int, repeats: int) -> dict[str, float]:
             for _ in range(steps - 1):
                 s.normal(64)
 
-    t_noise = statistics.median(timed(noise_only) for _ in range(repeats))
-    results["keyed_noise_fraction"] = t_noise / t_engine
+    bare, engine, noise = rounds([
+        lambda: bare_loop(n, batch, 0, lambda s: denoiser.loop(s, steps), 64),
+        lambda: sampling.run(denoiser, n, seed=0, batch_size=batch, progress=False, steps=steps),
+        noise_only,
+    ], repeats)
+    ratio = paired_ratio(bare, engine)
+    results["denoise_50_ratio"] = ratio["median"]
+    results["denoise_50_ratio_low"] = ratio["low"]
+    results["denoise_50_ratio_high"] = ratio["high"]
+    results["denoise_50_samples_per_s"] = n / statistics.median(engine)
+    fraction = paired_ratio(noise, engine)
+    results["keyed_noise_fraction"] = fraction["median"]
+    results["keyed_noise_fraction_low"] = fraction["low"]
+    results["keyed_noise_fraction_high"] = fraction["high"]
+    results["engine_50_spread"] = spread(engine)
+    results["noise_spread"] = spread(noise)
     return results
 
 
