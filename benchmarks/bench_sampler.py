@@ -87,6 +87,12 @@ def paired_ratio(num: Sequence[float], den: Sequence[float]) -> dict[str, float]
     return {"median": statistics.median(ratios), "low": min(ratios), "high": max(ratios)}
 
 
+def _put(results: dict[str, float], name: str, ratio: dict[str, float]) -> None:
+    """``name`` (the median), ``name_low`` and ``name_high`` into ``results``."""
+    results[name] = ratio["median"]
+    results[f"{name}_low"], results[f"{name}_high"] = ratio["low"], ratio["high"]
+
+
 def spread(times: Sequence[float]) -> float:
     """(max - min) / median of one timing's repeats: 0 on a quiet machine."""
     return (max(times) - min(times)) / statistics.median(times)
@@ -117,10 +123,7 @@ def overhead(n: int, repeats: int) -> dict[str, float]:
         lambda: bare_loop(n, batch, 0, decoder.bare, 64),
         lambda: sampling.run(decoder, n, seed=0, batch_size=batch, progress=False),
     ], repeats)
-    ratio = paired_ratio(bare, engine)
-    results["single_pass_ratio"] = ratio["median"]
-    results["single_pass_ratio_low"] = ratio["low"]
-    results["single_pass_ratio_high"] = ratio["high"]
+    _put(results, "single_pass_ratio", paired_ratio(bare, engine))
     results["single_pass_samples_per_s"] = n / statistics.median(engine)
     steps = 50
 
@@ -136,15 +139,9 @@ def overhead(n: int, repeats: int) -> dict[str, float]:
         lambda: sampling.run(denoiser, n, seed=0, batch_size=batch, progress=False, steps=steps),
         noise_only,
     ], repeats)
-    ratio = paired_ratio(bare, engine)
-    results["denoise_50_ratio"] = ratio["median"]
-    results["denoise_50_ratio_low"] = ratio["low"]
-    results["denoise_50_ratio_high"] = ratio["high"]
+    _put(results, "denoise_50_ratio", paired_ratio(bare, engine))
     results["denoise_50_samples_per_s"] = n / statistics.median(engine)
-    fraction = paired_ratio(noise, engine)
-    results["keyed_noise_fraction"] = fraction["median"]
-    results["keyed_noise_fraction_low"] = fraction["low"]
-    results["keyed_noise_fraction_high"] = fraction["high"]
+    _put(results, "keyed_noise_fraction", paired_ratio(noise, engine))
     results["engine_50_spread"] = spread(engine)
     results["noise_spread"] = spread(noise)
     return results
