@@ -10,7 +10,9 @@ the fix:
 =========  ====================================  ==========================================
 kind       the caller gives                      canonical (row i is sample i's condition)
 =========  ====================================  ==========================================
-class      an int, or n labels                   int64 ``(n,)`` in ``0 .. num_classes-1``
+class      an int, or n labels; where the spec   int64 ``(n,)`` in ``0 .. num_classes-1``
+           declares ``labels``, also one label
+           str or a list of n (protocol 2.2)
 tokens     int ids ``(L,)`` or ``(n, L)``        int64 ``(n, L)``, ``1 <= L <= max_length``
 text       a str, or a list of n str             a sequence of n str (one str: no copies)
 vector     floats ``shape`` or ``(n, *shape)``   finite float32 ``(n, *shape)``
@@ -26,6 +28,7 @@ its kind, shape and a short SHA-256 of the values.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import numbers
 from collections.abc import Iterator, Sequence
@@ -42,6 +45,7 @@ __all__ = [
     "batch_rows",
     "check_condition",
     "describe_condition",
+    "label_index",
 ]
 
 #: Hex digits of the SHA-256 a provenance record keeps of a large condition.
@@ -133,6 +137,8 @@ def check_condition(
     kind = spec.kind
     if kind is ConditionKind.TEXT:
         return _texts(condition, n, spec, allowed)
+    if kind is ConditionKind.CLASS and spec.labels is not None:
+        condition = _named_labels(condition, spec, model, allowed)
     if isinstance(condition, str):
         raise ConditionError(
             f"condition for model {model!r} is a string, but the model takes a {kind.value} "
@@ -147,12 +153,66 @@ def check_condition(
     return values.to(device) if device is not None else values
 
 
+def label_index(label: str, spec: ConditionSpec, *, model: str,
+                where: str = "condition label") -> int:
+    """The class ``label`` names under ``spec``'s :attr:`~ConditionSpec.labels` (protocol 2.2).
+
+    Raises:
+        ConditionError: ``spec`` declares no labels, or ``label`` is none of them (the error
+            names the labels and, where one is close, suggests it: ``'femal'`` -> ``'female'``).
+    """
+    labels = spec.labels
+    if labels is None:
+        raise ConditionError(
+            f"{where} of model {model!r} is a string, but its classes have no labels",
+            value=label, allowed=f"a class index 0..{(spec.classes or 1) - 1}",
+            fix="Pass the class as an int",
+        )
+    if label in labels:
+        return labels.index(label)
+    close = difflib.get_close_matches(label, labels, n=1)
+    hint = f"Did you mean {close[0]!r}? " if close else ""
+    raise ConditionError(
+        f"{where} {label!r} is not a class of model {model!r}", value=label,
+        allowed=f"one of {_named(spec)} or its index",
+        fix=f"{hint}Pass a label exactly as declared (case counts) or the class index",
+    )
+
+
+def _named(spec: ConditionSpec) -> str:
+    """``'female' (0), 'male' (1), 'surname' (2)``."""
+    return ", ".join(f"{name!r} ({i})" for i, name in enumerate(spec.labels or ()))
+
+
+def _named_labels(condition: Any, spec: ConditionSpec, model: str, allowed: str) -> Any:
+    """A label str, or a list/tuple of them, as class indices; anything else as it is.
+
+    A sequence that holds str must hold nothing else: mixing labels and indices is refused
+    rather than guessed at.
+    """
+    if isinstance(condition, str):
+        return label_index(condition, spec, model=model)
+    if not isinstance(condition, list | tuple) or not any(isinstance(c, str) for c in condition):
+        return condition
+    for i, item in enumerate(condition):
+        if not isinstance(item, str):
+            raise ConditionError(
+                f"condition item {i} of a list of class labels is not a str", value=item,
+                allowed=allowed, fix="Give every sample's class as a label str, or every "
+                "one as an int index",
+            )
+    return [label_index(item, spec, model=model, where=f"condition label (item {i})")
+            for i, item in enumerate(condition)]
+
+
 def _allowed(spec: ConditionSpec, n: int) -> str:
     """What a condition of ``spec`` may be, for error messages."""
     kind = spec.kind
     if kind is ConditionKind.CLASS:
         text = (f"an int in 0..{spec.num_classes - 1} ({spec.description}), a 1-D integer "
                 f"tensor of n={n} such labels")
+        if spec.labels is not None:
+            text += f", a label ({_named(spec)}) or a list of n={n} labels"
     elif kind is ConditionKind.TOKENS:
         ids = "ids >= 0" if spec.vocab_size is None else f"ids 0..{spec.vocab_size - 1}"
         text = (f"an integer tensor of token ids ({spec.description}), shape (L,) for all "
@@ -197,6 +257,8 @@ def _labels(condition: Any, n: int, spec: ConditionSpec, allowed: str) -> torch.
         if not 0 <= int(condition) < classes:  # before it meets int64 (2**63 overflows)
             raise ConditionError("condition label", value=int(condition), allowed=allowed)
         return torch.full((n,), int(condition), dtype=torch.int64)
+    if isinstance(condition, list | tuple) and not condition:  # no labels: torch reads float
+        condition = torch.zeros(0, dtype=torch.int64)
     tensor = _as_tensor(condition, allowed)
     _integers(tensor, allowed, "labels")
     if tensor.ndim == 0:
@@ -359,6 +421,13 @@ def describe_condition(
     if kind is ConditionKind.CLASS:
         if _is_int(condition):
             return str(condition)
+        if isinstance(condition, str):  # a label (protocol 2.2): its name and its class
+            return f"label {condition!r} (class {(spec.labels or ()).index(condition)})"
+        if isinstance(condition, list | tuple) and condition \
+                and all(isinstance(c, str) for c in condition):
+            if len(condition) <= SHORT_NUMBERS:
+                return f"per-sample labels {list(condition)!r}"
+            return f"per-sample labels ({len(values)},) by name, sha256 {_digest(values)}"
         return f"per-sample labels ({len(values)},), sha256 {_digest(values)}"
     shared = _shared_row(condition, values, spec)
     name = "tokens" if kind is ConditionKind.TOKENS else "vector"

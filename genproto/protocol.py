@@ -49,6 +49,7 @@ __all__ = [
     "EventKind",
     "EventSpace",
     "GenerativeModel",
+    "Interpolates",
     "LEGACY_VERSIONS",
     "Layout",
     "Likelihood",
@@ -74,8 +75,13 @@ __all__ = [
 #: and checkpoints keep working unchanged. 2.1 (adapters) added the optional
 #: :class:`TextCodec` (a model whose events are text says how tokens and strings map) and
 #: ``KeyedStreams.categorical(..., method="inverse")`` (one word a draw, for large
-#: vocabularies); 2.0 plugins implement neither and are unchanged.
-PROTOCOL_VERSION = "2.1"
+#: vocabularies); 2.0 plugins implement neither and are unchanged. 2.2 (every paradigm on
+#: text) added class ``labels`` (``ConditionSpec(3, "Census list", labels=("female", "male",
+#: "surname"))``: ``condition="female"`` is class 0) and the optional :class:`Interpolates`
+#: (a decoded path through a model's latent space); a spec without labels and a model
+#: without ``interpolate`` mean what they meant in 2.1, so 2.0 and 2.1 plugins and
+#: checkpoints are unchanged.
+PROTOCOL_VERSION = "2.2"
 
 #: Earlier versions whose plugins and checkpoints this genproto still runs and reads
 #: (2.0 is covered by the same-major rule of :func:`protocol_compatible`).
@@ -83,9 +89,10 @@ LEGACY_VERSIONS = ("1.0", "1.1")
 
 #: A condition handed to ``sample``/``log_likelihood``, of the model's declared
 #: :class:`ConditionKind`: ``None`` (what it means is :attr:`ConditionSpec.none_means`),
-#: one value for all n samples, or n per-sample values. Class: an int, or n labels;
-#: tokens: an int tensor ``(L,)`` or ``(n, L)``; text: a str, or a list of n str;
-#: vector: a float tensor ``shape`` or ``(n, *shape)``.
+#: one value for all n samples, or n per-sample values. Class: an int, or n labels (where
+#: the spec declares :attr:`ConditionSpec.labels`, also one label's str, or n of them);
+#: tokens: an int tensor ``(L,)`` or ``(n, L)``; text: a str, or a list of n str; vector: a
+#: float tensor ``shape`` or ``(n, *shape)``.
 Condition: TypeAlias = int | str | Sequence[int] | Sequence[str] | torch.Tensor | None
 
 #: One batch's condition as the engine hands it to ``sample_batch`` and
@@ -757,7 +764,7 @@ _KIND_DESCRIPTIONS = {
 #: The fields of :class:`ConditionSpec` each kind takes (besides kind, description,
 #: required and none_means); any other must be left ``None``.
 _KIND_FIELDS = {
-    ConditionKind.CLASS: ("classes", "prior"),
+    ConditionKind.CLASS: ("classes", "prior", "labels"),
     ConditionKind.TOKENS: ("max_length", "pad_id", "vocab_size"),
     ConditionKind.TEXT: ("max_length",),
     ConditionKind.VECTOR: ("shape",),
@@ -779,6 +786,40 @@ def _prior(value: Any) -> tuple[float, ...] | None:
         return tuple(float(p) for p in items)
     except (TypeError, ValueError):
         raise ValueError(f"a class prior must hold numbers (got {value!r})") from None
+
+
+def _class_labels(value: Any) -> tuple[str, ...] | None:
+    """``None`` (no labels: protocol 2.1's class condition), or a tuple of distinct, non-empty
+    str that are not whole numbers (the command line reads ``--condition 3`` as class 3)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raise ValueError(
+            f"'labels' must be a sequence of str, one per class, not one str (got {value!r}); "
+            f"write labels=({value!r},)"
+        )
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise ValueError(
+            f"'labels' must be a sequence of str, one per class (got {value!r})"
+        ) from None
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            raise ValueError(f"a class label must be a non-empty str (got {item!r} in {items!r})")
+        try:
+            int(item)
+        except ValueError:
+            continue
+        raise ValueError(
+            f"a class label must not be a whole number (got {item!r}): '--condition {item}' "
+            "would mean a class index"
+        )
+    repeated = sorted({item for item in items if items.count(item) > 1})
+    if repeated:
+        raise ValueError(f"class labels must be distinct (got {', '.join(map(repr, repeated))} "
+                         f"more than once in {items!r})")
+    return items
 
 
 def _optional_shape(value: Any) -> tuple[int, ...] | None:
@@ -805,6 +846,7 @@ class ConditionSpec:
         ConditionSpec(10, "digit class")                    # labels 0..9, None: marginal
         ConditionSpec(3, "class", prior=(0.5, 0.3, 0.2))    # ... over this prior
         ConditionSpec(10, "digit", none_means=NoneMeans.NULL)  # None: guidance's null label
+        ConditionSpec(3, "Census list", labels=("female", "male", "surname"))  # "male" is 1
         ConditionSpec.tokens(32, pad_id=0, vocab_size=100)  # prompt ids, (L,) or (n, L)
         ConditionSpec.text(max_length=200)                  # str, or a list of n str
         ConditionSpec.vector((16,))                         # (16,) or (n, 16) floats
@@ -820,6 +862,11 @@ class ConditionSpec:
             :attr:`NoneMeans.NULL` (the default, and only choice, for the other kinds).
         prior: class probabilities ``p(c)`` (class kind): draws for ``condition=None``
             and weights of the marginal likelihood; ``None`` is uniform (the default).
+        labels: a name for each class, in class order (class kind, protocol 2.2; ``None``:
+            classes are numbers only, as in 2.1). Distinct non-empty str that are not whole
+            numbers. ``condition="male"`` (or ``n`` such str) is then the class it names:
+            :func:`genproto.conditions.check_condition` turns it into the index before the
+            model sees it, so ``sample_batch`` still receives int64 labels.
         max_length: tokens: the most ids in a sequence (required); text: the most
             characters in a string (``None``: no limit). A plugin whose tokenizer
             gives more tokens than it handles raises ``ConditionError`` itself.
@@ -852,6 +899,9 @@ class ConditionSpec:
         kw_only=True, validator=attrs.validators.instance_of(NoneMeans),
     )
     prior: tuple[float, ...] | None = attrs.field(default=None, kw_only=True, converter=_prior)
+    labels: tuple[str, ...] | None = attrs.field(
+        default=None, kw_only=True, converter=_class_labels
+    )
     max_length: int | None = attrs.field(default=None, kw_only=True, validator=_optional_int(1))
     pad_id: int | None = attrs.field(default=None, kw_only=True, validator=_optional_int(0))
     vocab_size: int | None = attrs.field(
@@ -864,7 +914,8 @@ class ConditionSpec:
     def __attrs_post_init__(self) -> None:
         kind = self.kind
         extra = [
-            name for name in ("classes", "prior", "max_length", "pad_id", "vocab_size", "shape")
+            name for name in ("classes", "prior", "labels", "max_length", "pad_id", "vocab_size",
+                              "shape")
             if name not in _KIND_FIELDS[kind] and getattr(self, name) is not None
         ]
         if extra:
@@ -884,6 +935,11 @@ class ConditionSpec:
                 raise ValueError("a class condition needs 'num_classes', an int >= 1")
             if self.prior is not None:
                 self._check_prior(self.classes, self.prior)
+            if self.labels is not None and len(self.labels) != self.classes:
+                raise ValueError(
+                    f"class labels name every class: one label per class, num_classes="
+                    f"{self.classes} (got {len(self.labels)} labels: {self.labels!r})"
+                )
         elif kind is ConditionKind.TOKENS:
             if self.max_length is None or self.pad_id is None:
                 raise ValueError(
@@ -961,17 +1017,22 @@ class ConditionSpec:
         return tuple(p / total for p in self.prior)
 
     def accepts_same(self, other: ConditionSpec) -> bool:
-        """Whether ``other`` takes the same condition values (descriptions aside)."""
-        return (self.kind, self.classes, self.max_length, self.pad_id, self.vocab_size,
-                self.shape) == (other.kind, other.classes, other.max_length, other.pad_id,
-                                other.vocab_size, other.shape)
+        """Whether ``other`` takes the same condition values (descriptions aside); different
+        class labels are different values (``"male"`` may be class 1 or none at all)."""
+        return (self.kind, self.classes, self.labels, self.max_length, self.pad_id,
+                self.vocab_size, self.shape) == (other.kind, other.classes, other.labels,
+                                                 other.max_length, other.pad_id,
+                                                 other.vocab_size, other.shape)
 
     def describe(self) -> str:
-        """E.g. ``"digit class 0..9 (optional)"``, ``"text prompt, up to 200 characters
-        (optional, None: null condition)"``."""
+        """E.g. ``"digit class 0..9 (optional)"``, ``"Census list 0..2 (female, male,
+        surname) (optional)"``, ``"text prompt, up to 200 characters (optional, None: null
+        condition)"``."""
         kind = self.kind
         if kind is ConditionKind.CLASS:
             what = f"{self.description} 0..{self.num_classes - 1}"
+            if self.labels is not None:
+                what += f" ({', '.join(self.labels)})"
         elif kind is ConditionKind.TOKENS:
             vocab = "" if self.vocab_size is None else f", ids 0..{self.vocab_size - 1}"
             what = f"{self.description}, up to {self.max_length} ids (pad {self.pad_id}{vocab})"
@@ -993,7 +1054,8 @@ class ConditionSpec:
         return f"{what} ({need})"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready; a class condition with the defaults writes protocol 1.x's three keys."""
+        """JSON-ready; a class condition with the defaults writes protocol 1.x's three keys
+        (``"labels"`` only when declared, so a 2.1 spec writes what 2.1 wrote)."""
         data: dict[str, Any] = {}
         if self.kind is ConditionKind.CLASS:
             data["num_classes"] = self.classes
@@ -1004,7 +1066,7 @@ class ConditionSpec:
         default_none = NoneMeans.MARGINAL if self.kind is ConditionKind.CLASS else NoneMeans.NULL
         if self.none_means is not default_none:
             data["none_means"] = self.none_means.value
-        for name in ("prior", "max_length", "pad_id", "vocab_size", "shape"):
+        for name in ("prior", "labels", "max_length", "pad_id", "vocab_size", "shape"):
             value = getattr(self, name)
             if value is not None:
                 data[name] = list(value) if isinstance(value, tuple) else value
@@ -1013,12 +1075,13 @@ class ConditionSpec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ConditionSpec:
         """Inverse of :meth:`to_dict`; reads protocol 1.x's ``{num_classes, description,
-        required}`` unchanged. Raises ``KeyError``/``ValueError`` on bad data."""
+        required}`` and 2.1's keys (no ``"labels"``) unchanged. Raises
+        ``KeyError``/``ValueError`` on bad data."""
         kind = ConditionKind(data.get("kind", ConditionKind.CLASS.value))
         extra: dict[str, Any] = {}
         if "none_means" in data:
             extra["none_means"] = NoneMeans(data["none_means"])
-        for name in ("prior", "max_length", "pad_id", "vocab_size", "shape"):
+        for name in ("prior", "labels", "max_length", "pad_id", "vocab_size", "shape"):
             if data.get(name) is not None:
                 extra[name] = data[name]
         return cls(
@@ -1295,4 +1358,37 @@ class TextCodec(Protocol):
         """Events ``(N, *event.shape)`` of ``event.dtype`` spelling ``texts``, each ended by the
         stop and filled with the pad; a ``genproto.errors.InputError`` naming a text that does
         not fit (too long, or characters the vocabulary lacks)."""
+        ...
+
+
+@runtime_checkable
+class Interpolates(Protocol):
+    """Optional (protocol 2.2): a model with a latent space decodes the path between two events.
+
+    A latent-variable model (a VAE: encode each end to its posterior mean, walk the line
+    between the two codes, decode each point; Kingma and Welling 2014, and Bowman et al.
+    2016, "Generating Sentences from a Continuous Space", for interpolating sentences) or any
+    model with an encoder into its sampling noise implements it; ``genproto sample MODEL
+    --interpolate A B --steps N`` calls it. ``isinstance`` checks the name only; the
+    command line also checks that the method takes these arguments and what it returns.
+    """
+
+    def interpolate(
+        self,
+        start: torch.Tensor,
+        end: torch.Tensor,
+        steps: int,
+        *,
+        condition: Any = None,
+        seed: int = 0,
+    ) -> torch.Tensor:
+        """``steps`` (>= 2) events ``(steps, *event.shape)`` of ``event.dtype`` decoded along
+        the model's latent path from ``start``'s code to ``end``'s, both ends included.
+
+        ``start`` and ``end`` are one event each (``event.shape``). ``condition`` is one
+        condition of the model's spec for the whole path (a class label, its str where the
+        spec declares labels, a prompt ...; ``None`` as in ``sample``); ``seed`` keys any
+        random number the path uses (a decoder that samples rather than takes its mode), so
+        the same arguments give the same events.
+        """
         ...

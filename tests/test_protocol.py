@@ -145,9 +145,10 @@ def test_protocol_versions() -> None:
 def test_protocol_1_plugins_and_checkpoints_stay_compatible_under_2() -> None:
     from genproto.protocol import LEGACY_VERSIONS
 
-    assert PROTOCOL_VERSION == "2.1"
+    assert PROTOCOL_VERSION == "2.2"
     assert LEGACY_VERSIONS == ("1.0", "1.1")
-    assert protocol_compatible("2.0")  # 2.1 only added optional things
+    assert protocol_compatible("2.0")  # 2.1 and 2.2 only added optional things
+    assert protocol_compatible("2.1")
     for version in LEGACY_VERSIONS:
         assert protocol_compatible(version)
     assert not protocol_compatible("1.2")  # never released

@@ -5,8 +5,9 @@ is one line and exit status 2 (``genproto sample: error: argument -n: ...``), ne
 an allocation of 100 GB, a silent success or a traceback from deep inside a model.
 
 A condition (``--condition``, ``--condition-file``) is read once the model is known, as
-the kind it declares (:class:`~genproto.protocol.ConditionSpec`): a class label, text as
-is, comma-separated token ids or numbers; its values are then checked by
+the kind it declares (:class:`~genproto.protocol.ConditionSpec`): a class index (or, where
+the spec declares labels, a label such as ``female``), text as is, comma-separated token
+ids or numbers; its values are then checked by
 :func:`genproto.conditions.check_condition` like any other condition.
 """
 
@@ -21,6 +22,7 @@ from typing import Any, NoReturn
 import attrs
 import torch
 
+from genproto.conditions import label_index
 from genproto.errors import ConditionError, InvalidArgumentError
 from genproto.protocol import Condition, ConditionKind, ConditionSpec
 from genproto.streams import MAX_SEED
@@ -112,7 +114,10 @@ def _kind_example(spec: ConditionSpec) -> str:
     """What one condition looks like on the command line, for error messages."""
     kind = spec.kind
     if kind is ConditionKind.CLASS:
-        return f"a whole-number label 0..{(spec.num_classes or 1) - 1} ({spec.description})"
+        text = f"a whole-number label 0..{(spec.num_classes or 1) - 1} ({spec.description})"
+        if spec.labels is not None:
+            text += f" or one of the labels {', '.join(spec.labels)}"
+        return text
     if kind is ConditionKind.TOKENS:
         ids = "" if spec.vocab_size is None else f" in 0..{spec.vocab_size - 1}"
         return (f"1 to {spec.max_length} comma-separated token ids{ids} ({spec.description}), "
@@ -125,7 +130,7 @@ def _kind_example(spec: ConditionSpec) -> str:
     return f"any text{limit} ({spec.description})"
 
 
-def _parse_row(text: str, spec: ConditionSpec, where: str) -> tuple[Any, Any]:
+def _parse_row(text: str, spec: ConditionSpec, where: str, model: str) -> tuple[Any, Any]:
     """One condition written as text -> (the value for the sampler, its JSON prompt)."""
     kind = spec.kind
     if kind is ConditionKind.TEXT:
@@ -135,8 +140,12 @@ def _parse_row(text: str, spec: ConditionSpec, where: str) -> tuple[Any, Any]:
         try:
             label = int(text)
         except ValueError:
-            raise ConditionError(f"{where} is not a class label", value=text, allowed=allowed,
-                                 fix="Pass a whole number, e.g. --condition 3") from None
+            if spec.labels is None:
+                raise ConditionError(f"{where} is not a class label", value=text,
+                                     allowed=allowed,
+                                     fix="Pass a whole number, e.g. --condition 3") from None
+            label_index(text, spec, model=model, where=where)  # an unknown label: here, named
+            return text, text  # the label itself: the sampler maps it, provenance shows it
         return label, label
     parts = [part.strip() for part in text.split(",")]
     if kind is ConditionKind.TOKENS:
@@ -174,11 +183,12 @@ def _unconditional(model: str, value: str) -> ConditionError:
 
 
 def parse_condition(text: str, spec: ConditionSpec | None, *, model: str) -> ConditionArgument:
-    """``--condition TEXT`` for every sample, read as ``spec``'s kind: a class label (int),
-    the text as is, comma-separated token ids, or comma-separated numbers (reshaped)."""
+    """``--condition TEXT`` for every sample, read as ``spec``'s kind: a class index (int) or,
+    where the spec declares labels, a label (passed on as the str), the text as is,
+    comma-separated token ids, or comma-separated numbers (reshaped)."""
     if spec is None:
         raise _unconditional(model, text)
-    value, prompt = _parse_row(text, spec, "--condition")
+    value, prompt = _parse_row(text, spec, "--condition", model)
     return ConditionArgument(value, prompt)
 
 
@@ -222,14 +232,16 @@ def read_condition_file(
         if spec.kind is not ConditionKind.TEXT and not line.strip():
             raise ConditionError(f"{where} is empty", value=line, allowed=_kind_example(spec),
                                  fix="Give one condition on every line")
-        row, prompt = _parse_row(line, spec, where)
+        row, prompt = _parse_row(line, spec, where, model)
         rows.append(row)
         prompts.append(prompt)
     value: Condition
     if spec.kind is ConditionKind.TEXT:
         value = rows
-    elif spec.kind is ConditionKind.CLASS:
-        value = torch.tensor(rows, dtype=torch.int64)
+    elif spec.kind is ConditionKind.CLASS:  # labels (checked by _parse_row) as their index
+        labels = spec.labels or ()
+        value = torch.tensor([labels.index(r) if isinstance(r, str) else r for r in rows],
+                             dtype=torch.int64)
     elif spec.kind is ConditionKind.TOKENS:
         width = max((len(r) for r in rows), default=1)
         value = torch.full((n, width), spec.pad_id or 0, dtype=torch.int64)

@@ -10,6 +10,9 @@ and save samples.
   and including the stop), log-likelihood in nats (``null`` without a likelihood) and seed.
 * ``-O KEY=VALUE`` sets a sample option, or a factory option when the model's factory
   declares KEY (as ``-M KEY=VALUE`` would); a key that is both is refused as ambiguous.
+* ``--interpolate A B [--steps N]`` decodes a model's latent path from A to B (protocol 2.2's
+  :class:`~genproto.protocol.Interpolates`; texts for a text model, else ``.npy`` files), and
+  ``--interpolate STEPS`` draws protocol 2.1's digit strips (:mod:`genproto.cli.interpolate`).
 
 The output is written atomically (:mod:`genproto._atomic`): killed or failing, the
 command leaves the old file or the complete new one, never a part or a temporary
@@ -49,7 +52,7 @@ TEXT_OUTPUTS = (".txt", ".jsonl")
 #: Where samples go without ``-o`` (a text model prints its texts instead).
 DEFAULT_OUTPUT = "samples.png"
 
-__all__ = ["add_parser", "parse_assignments"]
+__all__ = ["add_parser", "checked_texts", "parse_assignments"]
 
 
 def _parse_value(text: str, spec: Option | None) -> Any:
@@ -158,6 +161,9 @@ def _sample(args: argparse.Namespace) -> int:
     entry = registry.default().entry(args.name)
     factory_items, sample_items, routed = _route_options(entry, args.model_option, args.option)
     model_options = parse_assignments(factory_items, entry.options, "model")
+    if args.interpolate is not None and len(args.interpolate) == 2:
+        return _interpolate_path(args, registry.get(args.name, **model_options), sample_items,
+                                 routed)
     built: Any = None
     if args.output is None:
         from genproto.protocol import TextCodec
@@ -184,8 +190,11 @@ def _sample(args: argparse.Namespace) -> int:
         sample_options["steps"] = args.steps
     condition = _condition(args, model)
     _check_output_kind(output, model)
-    if args.interpolate is not None:
-        return _interpolate(args, model, output, condition.value)
+    if args.interpolate is not None:  # one value: protocol 2.1's digit strips
+        from genproto.cli.interpolate import strip
+
+        _refuse_existing(output, force=args.force)
+        return strip(args, model, output, condition.value, args.interpolate[0])
     from genproto import sampling
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -245,7 +254,7 @@ def _print_texts(args: argparse.Namespace, model: Any, sample_items: list[str],
     result = sampling.run(model, args.n, condition=_condition(args, model).value, seed=args.seed,
                           batch_size=args.batch_size,
                           progress=None if not args.progress else True, **sample_options)
-    for text in _texts(model, result.samples):
+    for text in checked_texts(model, result.samples):
         print(text)
     if args.provenance:
         print(json.dumps(result.provenance.to_dict(), indent=2))
@@ -253,7 +262,7 @@ def _print_texts(args: argparse.Namespace, model: Any, sample_items: list[str],
     return 0
 
 
-def _texts(model: Any, samples: torch.Tensor) -> list[str]:
+def checked_texts(model: Any, samples: torch.Tensor) -> list[str]:
     """``model.to_text(samples)``, checked: one str a sample."""
     texts = model.to_text(samples)
     if not isinstance(texts, list) or len(texts) != samples.shape[0] or not all(
@@ -277,7 +286,7 @@ def _write_text(
     from genproto.protocol import Likelihood
 
     x = result.samples
-    texts = _texts(model, x)
+    texts = checked_texts(model, x)
     if output.suffix == ".txt":
         broken = next((i for i, t in enumerate(texts) if "\n" in t or "\r" in t), None)
         if broken is not None:
@@ -305,26 +314,36 @@ def _write_text(
             fh.write((json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
-def _interpolate(args: argparse.Namespace, model: Any, output: Path, condition: Any) -> int:
-    """Rows of images decoded along straight latent lines between test digits."""
-    strip = getattr(model, "interpolation_strip", None)
-    if strip is None or output.suffix != ".png" or args.interpolate < 2:
-        raise InvalidArgumentError(
-            "--interpolate", value=f"{args.name} {args.interpolate} -> {output.name}",
-            allowed="a latent-variable model with interpolation_strip (e.g. vae), "
-            "STEPS >= 2 and a .png output",
-        )
-    from genproto.pictures import image_grid, save_png
+def _interpolate_path(args: argparse.Namespace, model: Any, sample_items: list[str],
+                      routed: list[str]) -> int:
+    """``--interpolate A B``: the model's decoded latent path, printed (a text model without
+    ``-o``) or written as ``genproto sample`` writes samples."""
+    from genproto.cli.interpolate import interpolate_between, write_path
+    from genproto.protocol import TextCodec
 
-    _refuse_existing(output, force=args.force)
-    seed = 0 if args.seed is None else args.seed
-    images = strip(args.interpolate, pairs=max(1, args.n // args.interpolate), seed=seed,
-                   condition=condition)
-    picture = image_grid(images, levels=model.capabilities.event.levels,
-                         columns=args.interpolate)
-    save_png(picture, output, {"genproto:seed": str(seed),
-                               "genproto:interpolate": str(args.interpolate)})
-    print(f"wrote an interpolation strip of {args.name!r} to {output} (seed {seed})")
+    text = isinstance(model, TextCodec)
+    output = None if args.output is None and text else Path(args.output or DEFAULT_OUTPUT)
+    if output is not None:
+        if output.suffix not in (".png", ".npy", *TEXT_OUTPUTS):
+            raise InvalidArgumentError(
+                "output file", value=str(output),
+                allowed="a path ending in .png or .npy (.txt or .jsonl for a text model)",
+            )
+        check_target(str(output), what="output file")
+        _check_output_kind(output, model)
+        _refuse_existing(output, force=args.force)
+    if args.device:
+        model.to(args.device)
+    _check_routed(model, routed)
+    if sample_items:
+        raise InvalidArgumentError(
+            "-O with --interpolate A B", value=sample_items,
+            allowed="factory options only (-M KEY=VALUE): interpolate() takes no sample options",
+            fix="Drop the -O sample options",
+        )
+    path = interpolate_between(args, model, _condition(args, model))
+    write_path(model, path, output, checked_texts(model, path.events) if text else None)
+    sys.stdout.flush()
     return 0
 
 
@@ -356,6 +375,17 @@ def _init_distributed(model: Any) -> None:
     atexit.register(dist.destroy_process_group)
 
 
+class _Ends(argparse.Action):
+    """``--interpolate`` takes one value (STEPS, the digit strips) or two (the ends A B)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        if len(values) > 2:
+            parser.error(f"argument --interpolate: expected A B (two ends) or STEPS, got "
+                         f"{len(values)} values")
+        setattr(namespace, self.dest, list(values))
+
+
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("sample", help="draw samples and save them as .png or .npy "
                        "(.txt or .jsonl for a text model)")
@@ -377,7 +407,8 @@ def add_parser(sub: Any) -> None:
                        "--condition), one line for each of the -n samples")
     p.add_argument("--seed", type=seed, default=None, help="seed (default: fresh, printed)")
     p.add_argument("--steps", type=bounded_int(1, 10**6),
-                   default=None, help="sampling steps (diffusion models)")
+                   default=None, help="sampling steps (diffusion models); with --interpolate A B "
+                   "the events on the path, ends included (default 8)")
     p.add_argument("--batch-size", type=bounded_int(1, 2**31),
                    default=None, help="samples per batch")
     p.add_argument("--device", default=None, help="cpu or cuda[:N]")
@@ -386,9 +417,11 @@ def add_parser(sub: Any) -> None:
                    "model declares, e.g. -O path=DIR (repeatable)")
     p.add_argument("-M", "--model-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a model option, e.g. -M dataset=toy2d (repeatable)")
-    p.add_argument("--interpolate", type=bounded_int(2, MAX_INTERPOLATE),
-                   default=None, metavar="STEPS",
-                   help="latent-variable models: rows of STEPS images between test digits")
+    p.add_argument("--interpolate", nargs="+", action=_Ends, default=None, metavar=("A", "B"),
+                   help="A B: the model's decoded latent path from A to B (texts for a text "
+                   "model, else .npy files of one event; models implementing "
+                   "genproto.protocol.Interpolates, e.g. vae -M dataset=names); STEPS alone: "
+                   f"rows of STEPS (2..{MAX_INTERPOLATE}) images between test digits (vae)")
     p.add_argument("--progress", action="store_true", help="always show a progress bar")
     p.add_argument("--provenance", action="store_true", help="print the provenance record")
     p.set_defaults(func=_sample)

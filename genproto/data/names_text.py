@@ -11,9 +11,9 @@ likelihoods, samples and costs compare on equal terms:
 * a row holds :data:`NAMES_MAX_LENGTH` = 16 tokens: the longest Census name has 13 letters,
   so a model can stop where the data does and still show what it does past the longest
   name it was trained on (autoregressive drift);
-* the condition is the list, a class ``0`` female, ``1`` male, ``2`` surname
-  (:func:`names_condition`), uniform over the three when ``None`` (the likelihood is then
-  the mixture ``sum_c p(c) p(x | c)``).
+* the condition is the list, a class ``0`` female, ``1`` male, ``2`` surname, also given by
+  its name (``condition="female"``: :func:`names_condition` declares the labels), uniform
+  over the three when ``None`` (the likelihood is then the mixture ``sum_c p(c) p(x | c)``).
 
 :class:`NamesCodec` is the :class:`~genproto.protocol.TextCodec` a model mixes in;
 :func:`names_training_draws` are the frequency-weighted training rows every plugin uses.
@@ -62,9 +62,10 @@ def names_event() -> EventSpace:
 
 
 def names_condition() -> ConditionSpec:
-    """The list a name is drawn from: class 0 female, 1 male, 2 surname; ``None`` is the
-    uniform mixture of the three."""
-    return ConditionSpec(len(NAMES_LISTS), "Census list (0 female, 1 male, 2 surname)")
+    """The list a name is drawn from: class 0 female, 1 male, 2 surname, labelled with the
+    lists' names (protocol 2.2), so ``condition="male"`` is class 1; ``None`` is the uniform
+    mixture of the three."""
+    return ConditionSpec(len(NAMES_LISTS), "Census list", labels=NAMES_LISTS)
 
 
 def encode_names(texts: Sequence[str], *, what: str = "from_text() argument 'texts'"

@@ -313,10 +313,16 @@ def text_metrics(texts: Sequence[str], list: NamesList, *, log_likelihood: Any =
 
 
 def is_text_model(model: GenerativeModel, capabilities: Capabilities | None = None) -> bool:
-    """A sequence event, a text condition, and :class:`~genproto.protocol.TextCodec`."""
+    """A sequence event, :class:`~genproto.protocol.TextCodec`, and a condition that takes a
+    list's name: text (the name as a prompt), or a class whose labels (protocol 2.2) include
+    every Census list (``condition="female"`` is then that list's class)."""
     caps = capabilities if capabilities is not None else model.capabilities
-    return (caps.event.is_sequence and caps.condition is not None
-            and caps.condition.kind is ConditionKind.TEXT and isinstance(model, TextCodec))
+    spec = caps.condition
+    if not caps.event.is_sequence or spec is None or not isinstance(model, TextCodec):
+        return False
+    if spec.kind is ConditionKind.CLASS:
+        return spec.labels is not None and set(NAMES_LISTS) <= set(spec.labels)
+    return spec.kind is ConditionKind.TEXT
 
 
 def _encode(model: TextCodec, names: Sequence[str]) -> tuple[torch.Tensor | None, list[int]]:

@@ -772,6 +772,8 @@ def check_conditioning(
                        "applied per sample",
                  reproduction=f"{text} vs {sample_text(c)}", n=m, seed=seed,
                  condition=_short(c))
+    if kind is ConditionKind.CLASS and spec.labels is not None:
+        _check_named_classes(prop, subject, spec, mixed_cond, mixed, m, seed)
     if subject.capabilities.likelihood is Likelihood.NONE:
         return ("follow by likelihood: likelihood is none (samples were only checked to differ "
                 "between conditions)",)
@@ -783,6 +785,23 @@ def check_conditioning(
     else:
         _follow_kl(prop, conds, scores, m, seed)
     return ()
+
+
+def _check_named_classes(prop: str, model: GenerativeModel, spec: ConditionSpec,
+                         labels: Condition, by_index: torch.Tensor, m: int, seed: int) -> None:
+    """Class labels (protocol 2.2) name their classes: the samples of ``labels`` given by name
+    are those given by index (a model that reads conditions itself must map them too)."""
+    assert isinstance(labels, torch.Tensor)
+    names = [(spec.labels or ())[int(c)] for c in labels]
+    text = call_text("sample", m, seed=seed, condition=names)
+    by_name = guard(prop, text, model.sample, m, seed=seed, condition=names)
+    if not _agree(by_name, by_index, model.capabilities.event.kind, exact=False,
+                  tolerance=model.capabilities.batch_tolerance):
+        fail(prop, "samples asked for by class label differ from the same classes asked for by "
+                   f"index (labels {', '.join(map(repr, spec.labels or ()))}): the labels do "
+                   "not name the classes",
+             reproduction=f"{text} vs model.sample({m}, seed={seed}, "
+                          f"condition={_short(labels)})", n=m, seed=seed)
 
 
 def _short(condition: Condition) -> str:

@@ -211,7 +211,8 @@ def conditions(spec: ConditionSpec | None, n: int) -> st.SearchStrategy[Conditio
     value for all samples, or ``n`` per-sample values.
 
     =========  =============================================================================
-    class      a class ``0 .. C-1``, or ``n`` labels
+    class      a class ``0 .. C-1``, or ``n`` labels; where the spec declares ``labels``
+               (protocol 2.2) also one label's str, or ``n`` of them
     tokens     ids ``(L,)`` or ``(n, L)``, ``1 <= L <= max_length``: ids other than the pad
                (``0 .. vocab_size-1``, or 0..15 when undeclared), then ``pad_id``
     text       a printable ASCII str of at most ``max_length`` (and 8) characters, or n
@@ -228,6 +229,9 @@ def conditions(spec: ConditionSpec | None, n: int) -> st.SearchStrategy[Conditio
             lambda values: torch.tensor(values, dtype=torch.int64)
         )
         options = [st.integers(0, classes - 1), labels]
+        if spec.labels is not None:
+            names = st.sampled_from(spec.labels)
+            options += [names, st.lists(names, min_size=n, max_size=n)]
     elif kind is ConditionKind.TOKENS:
         options = [_prompts(spec, None), _prompts(spec, n)]
     elif kind is ConditionKind.TEXT:
@@ -380,12 +384,14 @@ def bad_conditions(spec: ConditionSpec | None, n: int) -> st.SearchStrategy[Bad]
 
 def _bad_labels(spec: ConditionSpec, n: int) -> list[st.SearchStrategy[Bad]]:
     classes = spec.num_classes
-    return [
+    named = spec.labels is not None
+    options = [
         _bad(st.integers(min_value=classes), ConditionError, "class out of range"),
         _bad(st.integers(max_value=-1), ConditionError, "negative class"),
         _bad(_FLOATS, ConditionError, "float condition"),
         _bad(st.booleans(), ConditionError, "bool condition"),
-        _bad(_TEXT, ConditionError, "a string for a class model"),
+        _bad(_TEXT.filter(lambda t: t not in (spec.labels or ())), ConditionError,
+             "an unknown class label" if named else "a string for a class model"),
         _bad(
             st.integers(0, classes - 1).map(lambda c: torch.full((n,), float(c))),
             ConditionError,
@@ -398,6 +404,31 @@ def _bad_labels(spec: ConditionSpec, n: int) -> list[st.SearchStrategy[Bad]]:
             ConditionError,
             "wrong number of labels",
         ),
+    ]
+    if named:
+        options += _bad_named_labels(spec, n)
+    return options
+
+
+def _bad_named_labels(spec: ConditionSpec, n: int) -> list[st.SearchStrategy[Bad]]:
+    """Label str a spec with ``labels`` refuses: an unknown one (a near miss of a label, or
+    any text), the wrong number, labels mixed with indices."""
+    labels = spec.labels or ()
+    near = st.sampled_from(labels).flatmap(
+        lambda label: st.sampled_from([label.upper(), label + "s", label[:-1] or "_", f" {label}"])
+    ).filter(lambda text: text not in labels)
+    names = st.sampled_from(labels)
+    unknown = _TEXT.filter(lambda text: text not in labels)
+    return [
+        _bad(near, ConditionError, "a near miss of a class label"),
+        _bad(st.tuples(st.integers(0, max(n - 1, 0)), unknown, names)
+             .map(lambda d: [d[2]] * d[0] + [d[1]] + [d[2]] * (n - 1 - d[0]) if n else [d[1]]),
+             ConditionError, "a list of labels with an unknown one"),
+        _bad(st.integers(1, 3).flatmap(
+            lambda extra: st.lists(names, min_size=n + extra, max_size=n + extra)),
+             ConditionError, "wrong number of label strings"),
+        _bad(names.map(lambda name: [name, 0] + [name] * max(0, n - 2)), ConditionError,
+             "labels mixed with class indices"),
     ]
 
 
