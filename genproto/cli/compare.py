@@ -2,7 +2,9 @@
 
 ``--data digits`` (the default) measures the models of the 8x8 digits (and the Census names);
 ``--data points`` measures every model offering a 2-D configuration against the exact
-densities of :data:`genproto.compare.POINTS_DATASETS`.
+densities of :data:`genproto.compare.POINTS_DATASETS`; ``--data names`` measures every model
+offering a names configuration (and the text models) on each Census list against the known
+distribution.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def _steps(text: str) -> tuple[int, ...]:
 
 
 #: The values of ``--data``.
-DATA = ("digits", "points")
+DATA = ("digits", "points", "names")
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -50,12 +52,13 @@ def _check_data(args: argparse.Namespace) -> str:
     """``--data``, and the flags that only one kind of data takes."""
     if args.data not in DATA:
         raise InvalidArgumentError("--data", value=args.data, allowed=" | ".join(DATA),
-                                   fix="Use --data digits (the default) or --data points")
-    only = {"points": (("--per-class", args.per_class),),
-            "digits": (("--datasets", args.datasets), ("--held-out", args.held_out))}
-    for flag, value in only[args.data]:
-        if value is not None:
-            other = "points" if args.data == "digits" else "digits"
+                                   fix="Use --data digits (the default), points or names")
+    takes = {"--per-class": ("digits",), "--datasets": ("points",), "--held-out": ("points",)}
+    given = {"--per-class": args.per_class, "--datasets": args.datasets,
+             "--held-out": args.held_out}
+    for flag, value in given.items():
+        if value is not None and args.data not in takes[flag]:
+            other = takes[flag][0]
             raise InvalidArgumentError(f"{flag} with --data {args.data}", value=value,
                                        allowed=f"only with --data {other}",
                                        fix=f"Leave {flag} out, or pass --data {other}")
@@ -63,33 +66,44 @@ def _check_data(args: argparse.Namespace) -> str:
 
 
 def _measure(args: argparse.Namespace, data: str) -> Any:
-    """The comparison ``--data`` asks for (a Comparison or a PointsComparison)."""
+    """The comparison ``--data`` asks for (a Comparison, PointsComparison or
+    NamesComparison)."""
     from genproto.compare import (
         DEFAULT_HELD_OUT,
         DEFAULT_N,
+        DEFAULT_NAMES_N,
         DEFAULT_PER_CLASS,
         DEFAULT_POINTS_N,
+        DEFAULT_STEPS,
+        NAMES_STEPS,
         POINTS_DATASETS,
         compare,
+        compare_names,
         compare_points,
     )
 
     progress = True if args.progress else None
+    if data == "names":
+        return compare_names(
+            args.names or None, n=args.n if args.n is not None else DEFAULT_NAMES_N,
+            seed=args.seed, steps=args.steps or NAMES_STEPS, batch_size=args.batch_size,
+            progress=progress)
+    steps = args.steps or DEFAULT_STEPS
     if data == "points":
         return compare_points(
             args.names or None, datasets=args.datasets or POINTS_DATASETS,
             n=args.n if args.n is not None else DEFAULT_POINTS_N,
             held_out=args.held_out if args.held_out is not None else DEFAULT_HELD_OUT,
-            seed=args.seed, steps=args.steps, batch_size=args.batch_size, progress=progress)
+            seed=args.seed, steps=steps, batch_size=args.batch_size, progress=progress)
     return compare(
         args.names or None, n=args.n if args.n is not None else DEFAULT_N,
         per_class=args.per_class if args.per_class is not None else DEFAULT_PER_CLASS,
-        seed=args.seed, steps=args.steps, batch_size=args.batch_size, progress=progress,
+        seed=args.seed, steps=steps, batch_size=args.batch_size, progress=progress,
     )
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from genproto.compare import save_chart, save_points_chart
+    from genproto.compare import save_chart, save_names_chart, save_points_chart
 
     data = _check_data(args)
     report = Path(args.output) if args.output else None
@@ -114,7 +128,8 @@ def _compare(args: argparse.Namespace) -> int:
             fh.write(body.encode("utf-8"))
         print(f"wrote the report to {report}", file=sys.stderr)
     if plot is not None:
-        (save_points_chart if data == "points" else save_chart)(comparison, plot)
+        draw: Any = {"points": save_points_chart, "names": save_names_chart}.get(data, save_chart)
+        draw(comparison, plot)
         print(f"wrote the plot to {plot}", file=sys.stderr)
     return 0
 
@@ -123,9 +138,11 @@ def add_parser(sub: Any) -> None:
     from genproto.compare import (
         DEFAULT_HELD_OUT,
         DEFAULT_N,
+        DEFAULT_NAMES_N,
         DEFAULT_PER_CLASS,
         DEFAULT_POINTS_N,
         DEFAULT_STEPS,
+        NAMES_STEPS,
         POINTS_DATASETS,
     )
 
@@ -134,10 +151,13 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("names", nargs="*", metavar="NAME",
                    help="models to compare (default: every installed model; with --data points, "
-                   "every model offering a 2-D configuration)")
-    p.add_argument("--data", default="digits", metavar="digits|points",
+                   "every model offering a 2-D configuration; with --data names, every names "
+                   "model)")
+    p.add_argument("--data", default="digits", metavar="digits|points|names",
                    help="digits (default): the 8x8 digits and the Census names; points: the 2-D "
-                   "densities " + ", ".join(POINTS_DATASETS) + ", against their exact log p")
+                   "densities " + ", ".join(POINTS_DATASETS) + ", against their exact log p; "
+                   "names: every paradigm's names model on each Census list, against the "
+                   "known distribution")
     p.add_argument("-o", "--output", default=None,
                    help="also write the report: .md (markdown), .json, or plain text")
     p.add_argument("--plot", default=None, metavar="PNG",
@@ -147,7 +167,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("-n", type=bounded_int(1, 10**7), default=None,
                    help=f"unconditional samples per model; a text model: samples per Census list "
                    f"(default {DEFAULT_N}); points: samples per model and dataset (default "
-                   f"{DEFAULT_POINTS_N})")
+                   f"{DEFAULT_POINTS_N}); names: samples per model and list (default "
+                   f"{DEFAULT_NAMES_N})")
     p.add_argument("--per-class", type=bounded_int(1, 10**6), default=None,
                    help=f"conditional samples per class (digits; default {DEFAULT_PER_CLASS})")
     p.add_argument("--datasets", type=_names, default=None, metavar="NAME,NAME,...",
@@ -157,9 +178,10 @@ def add_parser(sub: Any) -> None:
                    help=f"points: held-out points the KL is measured on (default "
                    f"{DEFAULT_HELD_OUT})")
     p.add_argument("--seed", type=seed, default=0, help="seed of every run (default 0)")
-    p.add_argument("--steps", type=_steps, default=DEFAULT_STEPS, metavar="K,K,...",
+    p.add_argument("--steps", type=_steps, default=None, metavar="K,K,...",
                    help="step counts to sweep for models with a steps option (default "
-                   + ",".join(map(str, DEFAULT_STEPS)) + ", plus the model's default)")
+                   + ",".join(map(str, DEFAULT_STEPS)) + "; names: "
+                   + ",".join(map(str, NAMES_STEPS)) + "; plus the model's default)")
     p.add_argument("--batch-size", type=bounded_int(1, 2**31),
                    default=None, help="samples per batch")
     p.add_argument("--progress", action="store_true",

@@ -80,6 +80,16 @@ from genproto.compare.measure import (
     planned_stages,
     sweep_steps,
 )
+from genproto.compare.names import (
+    DEFAULT_NAMES_N,
+    NAMES_STEPS,
+    evaluate_names,
+    measure_names_truth,
+)
+from genproto.compare.names_chart import names_chart, save_names_chart
+from genproto.compare.names_claims import NAMES_CLAIMS, judge_names
+from genproto.compare.names_records import NamesListResult, NamesReport, NamesSweep
+from genproto.compare.names_report import NAMES_CONVENTIONS, NamesComparison
 from genproto.compare.points import (
     DEFAULT_HELD_OUT,
     DEFAULT_POINTS_N,
@@ -94,9 +104,23 @@ from genproto.compare.points_records import PointsReport, PointsStatus, PointsSw
 from genproto.compare.points_report import POINTS_CONVENTIONS, PointsComparison
 from genproto.compare.records import ModelReport, Outcome, SweepPoint
 from genproto.compare.report import Comparison, equal_steps
-from genproto.compare.run import compare, compare_points
+from genproto.compare.run import compare, compare_names, compare_points
 
 __all__ = [
+    "DEFAULT_NAMES_N",
+    "NAMES_CLAIMS",
+    "NAMES_CONVENTIONS",
+    "NAMES_STEPS",
+    "NamesComparison",
+    "NamesListResult",
+    "NamesReport",
+    "NamesSweep",
+    "compare_names",
+    "evaluate_names",
+    "judge_names",
+    "measure_names_truth",
+    "names_chart",
+    "save_names_chart",
     "CLAIMS",
     "COLLAPSE_RATIO",
     "DEFAULT_HELD_OUT",

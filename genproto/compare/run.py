@@ -1,12 +1,15 @@
-"""``compare()`` and ``compare_points()``: every model of a registry built, measured and judged,
-with a progress bar.
+"""``compare()``, ``compare_points()`` and ``compare_names()``: every model of a registry built,
+measured and judged, with a progress bar.
 
 The functions that use the package's parts together: :func:`compare` runs
 :func:`~genproto.compare.measure.evaluate` for each model, then
 :func:`~genproto.compare.claims.judge`, into a :class:`~genproto.compare.report.Comparison`;
 :func:`compare_points` runs :func:`~genproto.compare.points.evaluate_points` for each model on
 each 2-D dataset it offers, then :func:`~genproto.compare.points_claims.judge_points`, into a
-:class:`~genproto.compare.points_report.PointsComparison`.
+:class:`~genproto.compare.points_report.PointsComparison`; :func:`compare_names` measures the
+truth and every names model on each Census list (:func:`~genproto.compare.names.evaluate_names`),
+then :func:`~genproto.compare.names_claims.judge_names`, into a
+:class:`~genproto.compare.names_report.NamesComparison`.
 """
 
 from __future__ import annotations
@@ -26,7 +29,21 @@ from genproto.compare.measure import (
     failed_report,
     planned_stages,
 )
+from genproto.compare.names import (
+    DEFAULT_NAMES_N,
+    NAMES_DATASET,
+    NAMES_IWAE_K,
+    NAMES_STEPS,
+    SWEEP_N,
+    evaluate_names,
+    measure_names_truth,
+    offers_names,
+    unmeasured_names,
+)
+from genproto.compare.names_claims import judge_names
+from genproto.compare.names_report import NamesComparison
 from genproto.compare.points import (
+    DATASET_OPTION,
     DEFAULT_HELD_OUT,
     DEFAULT_POINTS_N,
     IWAE_K,
@@ -41,11 +58,12 @@ from genproto.compare.points_claims import judge_points
 from genproto.compare.points_report import PointsComparison
 from genproto.compare.report import Comparison
 from genproto.errors import InvalidArgumentError
+from genproto.protocol import ConditionKind
 
 if TYPE_CHECKING:
     from genproto.registry import ModelEntry, Registry
 
-__all__ = ["compare", "compare_points", "points_plan"]
+__all__ = ["compare", "compare_names", "compare_points", "names_plan", "points_plan"]
 
 
 class _Stages:
@@ -236,3 +254,104 @@ def compare_points(
     failures = tuple(f"{p.label()}: {p.error}" for p in reg.failures())
     return PointsComparison(tuple(truths.values()), tuple(reports), judge_points(reports), n,
                             held_out, seed, iwae_k, time.perf_counter() - began, failures)
+
+
+def names_plan(registry: Registry, names: Sequence[str] | None
+               ) -> list[tuple[ModelEntry, dict[str, Any]]]:
+    """``(entry, factory options)`` of every names model: a model whose ``dataset`` option
+    accepts ``"names"`` (built with it), and a text model as it is registered (the
+    transformers plugin's ``names``) -- the models named, or every registered one.
+
+    Raises:
+        UnknownModelError: a name that is not registered.
+        InvalidArgumentError: a named model offers no names configuration and is not a text
+            model.
+    """
+    every = registry.entries() if names is None else [registry.entry(name) for name in names]
+    plan: list[tuple[ModelEntry, dict[str, Any]]] = []
+    lacking = []
+    for entry in every:
+        if offers_names(entry):
+            plan.append((entry, {DATASET_OPTION: NAMES_DATASET}))
+        elif _declares_text(entry):
+            plan.append((entry, {}))
+        else:
+            lacking.append(entry.name)
+    if names is not None and lacking:
+        raise InvalidArgumentError(
+            "models without a names configuration", value=lacking,
+            allowed="models whose 'dataset' option accepts 'names', or text models",
+            fix="Name only those models (genproto info NAME lists a model's 'dataset' "
+                "choices), or leave the names out to measure them all")
+    return plan
+
+
+def _declares_text(entry: ModelEntry) -> bool:
+    """A registration whose default capabilities are text over a sequence with a text prompt,
+    and not an adapter of a folder the user names (a ``path`` option without a default, as
+    ``hf-causal-lm`` has: it wraps any causal LM, not a model of the names)."""
+    caps = entry.capabilities
+    adapter = any(o.name == "path" and o.default is None for o in entry.options)
+    return (caps.event.is_sequence and caps.condition is not None
+            and caps.condition.kind is ConditionKind.TEXT and not adapter)
+
+
+def compare_names(
+    names: Sequence[str] | None = None,
+    *,
+    registry: Registry | None = None,
+    n: int = DEFAULT_NAMES_N,
+    seed: int = 0,
+    steps: Sequence[int] = NAMES_STEPS,
+    sweep_n: int = SWEEP_N,
+    batch_size: int | None = None,
+    iwae_k: int = NAMES_IWAE_K,
+    options: Mapping[str, Any] | None = None,
+    progress: bool | None = None,
+) -> NamesComparison:
+    """The truth, then every names model (or those named) on each Census list
+    (:func:`evaluate_names`), judged (:func:`judge_names`).
+
+    Args:
+        names: registry names; ``None``: every registered names model.
+        n: samples per model and list, >= 1; sweep_n: per list at each step count.
+        options: more factory options, given to each model that declares them (e.g.
+            ``{"pretrained": False}`` for a smoke run of untrained networks).
+    """
+    import sys
+
+    from genproto import registry as registry_module
+
+    reg = registry if registry is not None else registry_module.default()
+    n = check_count(n, "compare_names() argument 'n'", 1)
+    seed = check_count(seed, "compare_names() argument 'seed'", 0)
+    iwae_k = check_count(iwae_k, "compare_names() argument 'iwae_k'", 2)
+    plan = names_plan(reg, names)
+    extra = dict(options or {})
+    enabled = sys.stderr.isatty() if progress is None else bool(progress)
+    began = time.perf_counter()
+    bar = _Stages(len(plan) + 1, enabled)
+    reports = []
+    try:
+        bar.model = "truth"
+        bar.start("draws")
+        reports.append(measure_names_truth(n=n, seed=seed))
+        for entry, factory in plan:
+            bar.model = entry.name
+            bar.start("build")
+            declared = {o.name for o in entry.options}
+            built = {**factory, **{k: v for k, v in extra.items()
+                                   if k in declared and k != DATASET_OPTION}}
+            try:
+                model = reg.get(entry.name, **built)
+            except Exception as exc:
+                reports.append(unmeasured_names(entry, built, exc, n=n, seed=seed))
+                continue
+            reports.append(evaluate_names(
+                model, n=n, seed=seed, steps=steps, sweep_n=sweep_n, batch_size=batch_size,
+                iwae_k=iwae_k, entry=entry, options=built, on_stage=bar.start))
+    finally:
+        bar.close()
+    failures = tuple(f"{p.label()}: {p.error}" for p in reg.failures())
+    return NamesComparison(tuple(reports), judge_names(reports), n, seed, iwae_k,
+                           time.perf_counter() - began, failures)
