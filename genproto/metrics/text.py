@@ -342,9 +342,11 @@ def _encode(model: TextCodec, names: Sequence[str]) -> tuple[torch.Tensor | None
 
 
 def log_likelihood_of_test_names(model: GenerativeModel, list: NamesList, *, seed: int = 0,
-                              batch_size: int | None = None) -> tuple[torch.Tensor, int]:
+                              batch_size: int | None = None, **options: Any
+                              ) -> tuple[torch.Tensor, int]:
     """The model's ``log m(name | list)`` of every test name of ``list`` (float64 ``(N,)``,
-    ``-inf`` for a name its ``from_text`` refuses) and how many it refused."""
+    ``-inf`` for a name its ``from_text`` refuses) and how many it refused; ``options`` are
+    the model's likelihood options (e.g. a VAE's importance samples ``k``)."""
     list = _check_list(list, "log_likelihood_of_test_names")
     if not isinstance(model, TextCodec):
         raise ArgumentTypeError("log_likelihood_of_test_names() argument 'model'", value=model,
@@ -355,8 +357,8 @@ def log_likelihood_of_test_names(model: GenerativeModel, list: NamesList, *, see
     if x is not None:
         keep = torch.ones(len(names), dtype=torch.bool)
         keep[refused] = False
-        out[keep] = model.log_likelihood(x, list, seed=seed, batch_size=batch_size).to(
-            "cpu", torch.float64)
+        out[keep] = model.log_likelihood(x, list, seed=seed, batch_size=batch_size,
+                                         **options).to("cpu", torch.float64)
     return out, len(refused)
 
 
