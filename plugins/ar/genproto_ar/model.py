@@ -71,6 +71,7 @@ from genproto.training import (
 __all__ = [
     "CLASSES",
     "DEFAULTS",
+    "Dropout",
     "LEVELS",
     "PIXELS",
     "KVCache",
@@ -78,6 +79,7 @@ __all__ = [
     "PixelTransformer",
     "StreamDropout",
     "capabilities",
+    "check_warping",
     "warp_logits",
 ]
 
@@ -275,14 +277,26 @@ def _option_error(message: str, option: str, value: Any, allowed: str, fix: str)
     return OptionError(message, option=option, value=value, allowed=allowed, fix=fix)
 
 
-def _check_temperature(values: dict[str, Any], where: str) -> dict[str, Any]:
-    """Logits divided by a temperature below MIN_TEMPERATURE overflow to inf (then NaN)."""
+def check_warping(values: dict[str, Any], where: str, *, likelihood: bool = False
+                  ) -> dict[str, Any]:
+    """Validated ``temperature``/``top_k`` options, checked further: a temperature is 0 or at
+    least MIN_TEMPERATURE (logits divided by less overflow to inf, then NaN); for the likelihood
+    (``likelihood=True``), warping only with ``distribution='sampling'``."""
     t = values["temperature"]
     if 0.0 < t < MIN_TEMPERATURE:
         raise _option_error(
             f"'ar' {where} option 'temperature'", "temperature", t,
             f"0 (argmax) or a float in [{MIN_TEMPERATURE:g}, {MAX_TEMPERATURE:g}]",
             "Use temperature=0 for greedy decoding",
+        )
+    if likelihood and values["distribution"] == "model" and (
+        values["temperature"] != 1.0 or values["top_k"] is not None
+    ):
+        raise _option_error(
+            "'ar' likelihood options 'temperature'/'top_k'", "distribution", "model",
+            "temperature=1 and top_k=None with distribution='model'",
+            "Pass distribution='sampling' for the log-probability under the warped "
+            "sampling distribution",
         )
     return values
 
@@ -368,21 +382,12 @@ class PixelAR(Model):
 
     def check_sample_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """The declared options, plus: a temperature is 0 or at least MIN_TEMPERATURE."""
-        return _check_temperature(super().check_sample_options(options), "sample")
+        return check_warping(super().check_sample_options(options), "sample")
 
     def check_likelihood_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """The declared options, plus: warping options only with ``distribution='sampling'``."""
-        values = _check_temperature(super().check_likelihood_options(options), "likelihood")
-        if values["distribution"] == "model" and (
-            values["temperature"] != 1.0 or values["top_k"] is not None
-        ):
-            raise _option_error(
-                "'ar' likelihood options 'temperature'/'top_k'", "distribution", "model",
-                "temperature=1 and top_k=None with distribution='model'",
-                "Pass distribution='sampling' for the log-probability under the warped "
-                "sampling distribution",
-            )
-        return values
+        return check_warping(super().check_likelihood_options(options), "likelihood",
+                             likelihood=True)
 
     def _conditionals(self, x: torch.Tensor, labels: torch.Tensor,
                       options: Mapping[str, Any]) -> torch.Tensor:
