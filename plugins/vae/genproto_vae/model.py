@@ -35,7 +35,6 @@ from genproto's keyed streams, so results depend on (seed, sample index) only.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,6 +57,7 @@ from genproto.training import (
     warmup_cosine,
 )
 from genproto.validation import check_condition, check_x
+from genproto_vae.bounds import gauss_kl, gauss_log_prob, iwae_bound
 
 __all__ = ["DATASETS", "PRETRAINED", "VAE", "capabilities", "interpolation_strip"]
 
@@ -72,8 +72,6 @@ INIT_SEED = 0
 TOY_TRAIN_STEPS = 30_000  # training steps on a toy 2-D density (3,000 on digits)
 #: The configurations whose weights ship (``weights/<dataset>``), at the default sizes.
 PRETRAINED: tuple[str, ...] = ("digits", "grid25", "two_moons")
-IWAE_CHUNK = 32  # importance samples drawn per stream draw (fixed: results never depend on it)
-DECODE_ROWS = 8192  # decoder rows per block while bounding (bounds memory, changes nothing)
 
 
 def capabilities(dataset: str = "digits") -> Capabilities:
@@ -137,11 +135,6 @@ class Decoder(nn.Module):
         h = z if c is None else torch.cat([z, c], dim=-1)  # (N, d + C)
         out: torch.Tensor = self.body(h)  # (N, D P)
         return out.reshape(-1, self.dims, self.params)  # (N, D, P)
-
-
-def _gauss_log_prob(z: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """Sum over the last dim of log N(z; mean, scale^2)."""
-    return (-0.5 * ((z - mean) / scale) ** 2 - scale.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
 
 
 MAX_LATENT_SCALE = 10.0  # z ~ N(0, s^2 I) far beyond the prior the decoder was trained on
@@ -239,7 +232,7 @@ class VAE(Model):
             logp = self._level_logits(params).log_softmax(-1)  # (N, D, 17)
             return logp.gather(-1, x.long().unsqueeze(-1)).squeeze(-1).sum(-1)
         mean, log_scale = params.unbind(-1)  # (N, D) each
-        return _gauss_log_prob(x, mean, log_scale.clamp(-7.0, 5.0).exp())
+        return gauss_log_prob(x, mean, log_scale.clamp(-7.0, 5.0).exp())
 
     def _elbo(
         self, x: torch.Tensor, onehot: torch.Tensor | None, eps: torch.Tensor, beta: float = 1.0
@@ -251,35 +244,21 @@ class VAE(Model):
         # 2. reconstruction term log p(x | z, c), one Monte Carlo sample
         recon = self._log_px(x.reshape(x.shape[0], -1), self.decoder(z, onehot))  # (B,)
         # 3. analytic KL(N(mean, scale^2) || N(0, I)) (appendix B)
-        kl = 0.5 * (mean**2 + scale**2 - 1.0 - 2.0 * scale.log()).sum(-1)  # (B,)
+        kl = gauss_kl(mean, scale).sum(-1)  # (B,)
         return recon - beta * kl, recon, kl
 
     def _iwae(
         self, x: torch.Tensor, onehot: torch.Tensor | None, streams: KeyedStreams, k: int
     ) -> torch.Tensor:
-        """L_k per row (Burda et al. eq. 8), importance samples drawn IWAE_CHUNK at a time."""
+        """L_k per row (Burda et al. eq. 8) through :func:`~genproto_vae.bounds.iwae_bound`."""
         flat = x.reshape(x.shape[0], -1)  # (B, D)
         mean, scale = self.encoder(self._features(x), onehot)  # (B, d)
-        log_w = []
-        for first in range(0, k, IWAE_CHUNK):
-            c = min(IWAE_CHUNK, k - first)
-            # 1. z_i ~ q(z | x, c), i in this chunk: the next c * d normals of each row's stream
-            z = mean[:, None] + scale[:, None] * streams.normal(c, self.latent_dim)  # (B, c, d)
-            # 2. log w_i = log p(x | z_i, c) + log p(z_i) - log q(z_i | x, c)
-            log_q = _gauss_log_prob(z, mean[:, None], scale[:, None])  # (B, c)
-            log_prior = _gauss_log_prob(z, torch.zeros_like(z), torch.ones_like(z))  # (B, c)
-            z_flat = z.reshape(-1, self.latent_dim)  # (B c, d)
-            x_rep = flat.repeat_interleave(c, dim=0)  # (B c, D)
-            c_rep = None if onehot is None else onehot.repeat_interleave(c, dim=0)
-            parts = []
-            for r in range(0, z_flat.shape[0], DECODE_ROWS):
-                rows = slice(r, r + DECODE_ROWS)
-                cond = None if c_rep is None else c_rep[rows]
-                parts.append(self._log_px(x_rep[rows], self.decoder(z_flat[rows], cond)))
-            log_px = torch.cat(parts).reshape(-1, c)  # (B, c)
-            log_w.append(log_px + log_prior - log_q)
-        # 3. log (1/k) sum_i w_i, stably
-        return torch.logsumexp(torch.cat(log_w, dim=1), dim=1) - math.log(k)  # (B,)
+
+        def log_px(z: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+            cond = None if onehot is None else onehot[rows]
+            return self._log_px(flat[rows], self.decoder(z, cond))
+
+        return iwae_bound(mean, scale, log_px, streams, k)
 
     # -- the genproto primitives ----------------------------------------------------------
 
@@ -387,14 +366,16 @@ class VAE(Model):
             return self._events(z.to(self.device, torch.float32), onehot, streams, output)
 
     def interpolate(
-        self, x0: torch.Tensor, x1: torch.Tensor, steps: int = 8,
-        condition: int | tuple[int, int] | None = None,
+        self, start: torch.Tensor, end: torch.Tensor, steps: int = 8, *,
+        condition: int | tuple[int, int] | None = None, seed: int = 0,
     ) -> torch.Tensor:
-        """``steps`` decoded events on the line between the posterior means of x0 and x1.
+        """``steps`` decoded events on the line between the posterior means of two events
+        (:class:`genproto.protocol.Interpolates`).
 
-        x0, x1: single events (``event.shape``). ``condition``: one class for the whole line,
-        or a pair (c0, c1) whose one-hot codes are blended along with z (morphing one digit
-        class into another). Returns (steps, *event.shape), decoded with the mode.
+        start, end: single events (``event.shape``). ``condition``: one class for the whole
+        line, or a pair (c0, c1) whose one-hot codes are blended along with z (morphing one
+        digit class into another). Returns (steps, *event.shape), each decoded with its mode
+        (deterministic: ``seed`` is unused).
         """
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
             raise InvalidArgumentError("interpolate() steps", value=steps, allowed="an int >= 2")
@@ -403,7 +384,7 @@ class VAE(Model):
                                  allowed="an int class or a pair (c0, c1)",
                                  fix="Pass condition=<class> or condition=(c0, c1)")
         pair = (condition, condition) if not isinstance(condition, tuple) else condition
-        ends = torch.stack([torch.as_tensor(x0), torch.as_tensor(x1)])  # (2, *event)
+        ends = torch.stack([torch.as_tensor(start), torch.as_tensor(end)])  # (2, *event)
         labels: Any = None if not self.digits else torch.as_tensor(pair)
         mean, _ = self.encode(ends, labels)  # (2, d)
         t = torch.linspace(0.0, 1.0, steps, device=self.device)[:, None]  # (steps, 1)
@@ -507,5 +488,5 @@ def interpolation_strip(
     for a, b in picks.tolist():
         assert test.y is not None
         ends: int | tuple[int, int] = (int(test.y[a]), int(test.y[b]))
-        rows.append(model.interpolate(test.x[a], test.x[b], steps, ends))
+        rows.append(model.interpolate(test.x[a], test.x[b], steps, condition=ends))
     return torch.cat(rows)  # (pairs * steps, 8, 8)

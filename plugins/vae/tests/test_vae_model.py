@@ -170,7 +170,7 @@ def test_latent_space_encode_decode_interpolate(vae: VAE) -> None:
     assert recon.shape == (5, 8, 8)
     # the posterior mean decodes back close to the input (mean absolute error in levels)
     assert float((recon - test.x[:5]).abs().float().mean()) < 2.0
-    line = vae.interpolate(test.x[0], test.x[1], 6, (int(test.y[0]), int(test.y[1])))
+    line = vae.interpolate(test.x[0], test.x[1], 6, condition=(int(test.y[0]), int(test.y[1])))
     assert line.shape == (6, 8, 8)
     assert torch.equal(line[0], recon[0])
     assert torch.equal(line[-1], recon[1])
