@@ -236,7 +236,7 @@ FLOORS = {
     "surname": {"validity": 0.98, "real": 0.17, "accuracy": 0.59},
 }
 #: Test cross-entropy (nats per name) of the transformers plugin's GPT-2 ``names``, which the
-#: shipped GRU must beat; the GRU measured 11.29 / 13.28 / 14.57.
+#: shipped GRU must beat; the GRU measured 11.29 / 13.27 / 14.57.
 GPT2_NAMES = {"female": 13.75, "male": 16.91, "surname": 15.21}
 
 
@@ -259,5 +259,5 @@ def test_shipped_test_cross_entropy_beats_the_gpt2_names(shipped: NamesAR, label
     measured = cross_entropy(shipped.log_likelihood(shipped.from_text(test.names), label)
                              .double(), which)  # type: ignore[arg-type]
     assert measured.model < GPT2_NAMES[which] - 0.3
-    assert measured.model < {"female": 11.29, "male": 13.28, "surname": 14.57}[which] + 0.3
+    assert measured.model < {"female": 11.29, "male": 13.27, "surname": 14.57}[which] + 0.3
     assert measured.model > measured.truth - 5.0  # not implausibly good either
