@@ -189,9 +189,14 @@ def test_defaults_are_left_out_of_the_json() -> None:
 
 
 SHIPPED = sorted(ROOT.glob("plugins/*/genproto_*/weights/*/genproto.json"))
+#: Shipped checkpoints whose event declares nothing beyond protocol 1's fields (a layout,
+#: storage or stop token is a 2.x declaration: the names models' token sequences).
+SHIPPED_1X_EVENTS = [p for p in SHIPPED
+                     if "layout" not in json.loads(p.read_text())["capabilities"]["event"]]
 
 
-@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: f"{p.parents[3].name}/{p.parent.name}")
+@pytest.mark.parametrize("path", SHIPPED_1X_EVENTS,
+                         ids=lambda p: f"{p.parents[3].name}/{p.parent.name}")
 def test_shipped_1x_checkpoints_read_unchanged(path: Path) -> None:
     data = json.loads(path.read_text())
     caps = read_config(path.parent).capabilities
@@ -199,6 +204,20 @@ def test_shipped_1x_checkpoints_read_unchanged(path: Path) -> None:
     assert caps.event.dtype == (torch.int64 if caps.event.kind is EventKind.DISCRETE
                                 else torch.float32)
     assert caps.event.to_dict() == data["capabilities"]["event"]  # re-saved: the same JSON
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: f"{p.parents[3].name}/{p.parent.name}")
+def test_every_shipped_checkpoint_reads_back_to_the_same_json(path: Path) -> None:
+    data = json.loads(path.read_text())
+    caps = read_config(path.parent).capabilities
+    assert caps.event.to_dict() == data["capabilities"]["event"]
+    if caps.event.is_sequence:
+        assert caps.event.layout is Layout.TOKENS
+
+
+def test_some_shipped_checkpoints_are_1x_events_and_some_sequences() -> None:
+    assert len(SHIPPED_1X_EVENTS) >= 6
+    assert len(SHIPPED) > len(SHIPPED_1X_EVENTS)
 
 
 def test_shipped_checkpoints_exist() -> None:
