@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         EventKind,
         EventSpace,
         GenerativeModel,
+        Interpolates,
         Likelihood,
         NoneMeans,
         Paradigm,
@@ -48,6 +49,7 @@ __all__ = [
     "NoneMeans",
     "Paradigm",
     "SampleCost",
+    "Interpolates",
     "TextCodec",
     "__version__",
     "load",
@@ -71,6 +73,7 @@ _LAZY = {
     "NoneMeans": "genproto.protocol",
     "Paradigm": "genproto.protocol",
     "SampleCost": "genproto.protocol",
+    "Interpolates": "genproto.protocol",
     "TextCodec": "genproto.protocol",
 }
 

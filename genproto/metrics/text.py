@@ -374,7 +374,8 @@ def evaluate_text(model: GenerativeModel, list: NamesList, *, n: int = 1000, see
     if not is_text_model(model):
         raise ArgumentTypeError(
             "evaluate_text() argument 'model'", value=getattr(model, "name", model),
-            allowed="a text model: a sequence event, a text condition, to_text and from_text",
+            allowed="a text model: a sequence event, to_text and from_text, and a text "
+                    "condition or class labels naming the three lists",
         )
     assert isinstance(model, TextCodec)  # is_text_model checked it
     x = model.sample(n, condition=list, seed=seed, batch_size=batch_size)
