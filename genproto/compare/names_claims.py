@@ -8,7 +8,8 @@ holds for every model measured. **To add a claim on text, add a row here.**
 
 The thresholds are stated where they are used: mode collapse is fewer than
 :data:`COLLAPSE_SHARE` of the truth's distinct names in as many samples; drift is a tail
-less plausible than the start by :data:`DRIFT_MARGIN` more than the truth's own draws.
+less plausible than the start by :data:`DRIFT_MARGIN` more than the truth's own draws, or more
+than :data:`OVERLONG` of the samples longer than any Census name.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "COLLAPSE_SHARE",
     "DRIFT_MARGIN",
     "NAMES_CLAIMS",
+    "OVERLONG",
     "NamesRule",
     "judge_names",
 ]
@@ -37,6 +39,8 @@ __all__ = [
 COLLAPSE_SHARE = 0.5
 #: Drift: the start-minus-tail trigram plausibility exceeds the truth's by more than this.
 DRIFT_MARGIN = 0.02
+#: Drift: more than this share of samples run past the longest Census name.
+OVERLONG = 0.01
 #: Valid text: at least this share of samples are letters ended by a stop.
 VALID = 0.9
 
@@ -142,13 +146,13 @@ def collapse(r: NamesReport, truth: NamesReport) -> Verdict:
 
 def drift(r: NamesReport, truth: NamesReport) -> Verdict:
     """Drift: on some list the tails are less plausible than the starts by more than the
-    truth's own gap plus :data:`DRIFT_MARGIN`, or samples run past the longest Census name
-    ("holds" = the model drifts)."""
+    truth's own gap plus :data:`DRIFT_MARGIN`, or more than :data:`OVERLONG` of the samples
+    run past the longest Census name ("holds" = the model drifts)."""
     if missing := _unmeasured(r):
         return missing
     ref = {x.list: x.drift for x in truth.lists}
     worse = {x.list: x.drift.gap - ref[x.list].gap for x in r.lists}
-    ok = any(w > DRIFT_MARGIN or x.drift.overlong > 0 for w, x in zip(
+    ok = any(w > DRIFT_MARGIN or x.drift.overlong > OVERLONG for w, x in zip(
         worse.values(), r.lists, strict=True))
     return _verdict(ok, _per_list(r, lambda w: (
         f"{w} tail gap {worse[w]:+.3f} beyond the truth's, "

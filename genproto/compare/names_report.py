@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 
 from genproto.compare.claims import Claim
-from genproto.compare.names_claims import COLLAPSE_SHARE, DRIFT_MARGIN
+from genproto.compare.names_claims import COLLAPSE_SHARE, DRIFT_MARGIN, OVERLONG
 from genproto.compare.names_records import NamesListResult, NamesReport
 from genproto.compare.points_records import PointsStatus
 from genproto.compare.records import num
@@ -56,7 +56,8 @@ NAMES_CONVENTIONS = (
     "called collapse). tail gap: share of character trigrams seen in the train names over the "
     f"first minus the second half of samples of at least {DRIFT_MIN_LETTERS} letters, minus "
     f"the truth's own (drift when above {DRIFT_MARGIN:g}); past 13: share of samples longer "
-    f"than the longest Census name ({LONGEST_NAME} letters). evaluations / sample: counted by "
+    f"than the longest Census name ({LONGEST_NAME} letters; drift when above {OVERLONG:g}). "
+    "evaluations / sample: counted by "
     "the sampler (declared in brackets, '<=' a bound); samples/s: wall time of the n samples "
     "(the machine's load shows in it).")
 
