@@ -242,3 +242,60 @@ def test_compare_names_end_to_end_report_json_and_chart(tmp_path: Path) -> None:
     with Image.open(path) as image:
         assert image.size == (900, 560)
     assert names_chart(comparison).tobytes() == names_chart(comparison).tobytes()
+
+
+class TrainCopy(NamesText):
+    """Copies the training list: a train name drawn by its Census frequency, and the exact
+    likelihood of that copier (0 for every name off the train split)."""
+
+    def __init__(self) -> None:
+        super().__init__(Capabilities(Paradigm.AUTOREGRESSIVE, Likelihood.EXACT,
+                                      SampleCost.single_pass(), EVENT, CONDITION),
+                         name="train_copy")
+        self.net = Table(torch.zeros(1, 1))
+        self.train = {w: load_names("train", w) for w in ("female", "male", "surname")}
+        self.log_q = {w: self._log_q(w) for w in self.train}
+
+    def networks(self) -> Mapping[str, torch.nn.Module]:
+        return {"net": self.net}
+
+    def _log_q(self, which: str) -> dict[str, float]:
+        data = self.train[which]
+        total = float(data.probs.sum())
+        return {n: math.log(p / total) for n, p in zip(data.names, data.probs.tolist(),
+                                                       strict=True)}
+
+    def sample_batch(self, streams: KeyedStreams, condition: Any, **options: Any) -> torch.Tensor:
+        self.net(torch.zeros(len(streams), dtype=torch.int64))
+        rows = [""] * len(streams)
+        for which, data in self.train.items():
+            index = [i for i, w in enumerate(condition) if w == which]
+            if index:
+                logits = data.probs.log().float().expand(len(index), -1)
+                picks = streams.select(torch.tensor(index)).categorical(logits, method="inverse")
+                for i, pick in zip(index, picks.tolist(), strict=True):
+                    rows[i] = data.names[pick]
+        return self.from_text(rows).long()
+
+    def log_likelihood_batch(self, x: torch.Tensor, condition: Any, streams: KeyedStreams,
+                             **options: Any) -> torch.Tensor:
+        out = [self.log_q[which].get(text, -math.inf)
+               for text, which in zip(self.to_text(x), condition, strict=True)]
+        return torch.tensor(out, dtype=torch.float64)
+
+
+def test_a_model_that_copies_the_training_list() -> None:
+    """Novelty 0, every sample real, zero probability for the unseen test names (cross-entropy
+    infinite), and on the train names the cross-entropy of the train list's own distribution,
+    its entropy, computed by hand."""
+    model = TrainCopy()
+    report = evaluate_names(model, n=200, seed=0)
+    for x in report.lists:
+        assert x.text.novelty == 0.0
+        assert x.text.real == 1.0
+        assert x.cross_entropy == math.inf
+    train = load_names("train", "male")
+    q = train.probs / train.probs.sum()
+    by_hand = -float((q * q.log()).sum())
+    nats = model.log_likelihood(model.from_text(train.names), "male").double()
+    assert -float((q * nats).sum()) == pytest.approx(by_hand, rel=1e-6)
