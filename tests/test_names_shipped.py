@@ -131,3 +131,12 @@ def test_counted_costs_tell_the_paradigms_apart() -> None:
     assert counted["diffusion"] == _model("diffusion").cost().evaluations
     for name in ("ar", "vae"):  # one evaluation a token: a name's letters and its stop
         assert 2 < counted[name] <= _model(name).cost().evaluations
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True])
+def test_training_draws_refuse_a_bad_count(bad: object) -> None:
+    from genproto.data.names_text import names_training_draws
+    from genproto.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="draws_per_list"):
+        names_training_draws(bad)  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from genproto.compare.points_records import PointsStatus, jsonable
+from genproto.compare.points_records import PointsStatus, _paradigms, jsonable
 from genproto.compare.records import Outcome
 from genproto.metrics.text import TextMetrics
 from genproto.metrics.text_diversity import Diversity, Drift
@@ -74,10 +74,6 @@ class NamesSweep:
     real: float
     accuracy: float
     distinct: float
-
-
-def _paradigms(values: Any) -> tuple[Paradigm, ...]:
-    return tuple(Paradigm(p) for p in values)
 
 
 @attrs.frozen

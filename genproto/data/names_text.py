@@ -28,7 +28,7 @@ import torch
 
 from genproto.data.dataset import Dataset
 from genproto.data.names import NAMES_LISTS, load_names
-from genproto.errors import InputError, InputTypeError
+from genproto.errors import InputError, InputTypeError, InvalidArgumentError
 from genproto.protocol import ConditionSpec, EventSpace
 
 __all__ = [
@@ -134,7 +134,15 @@ def _table(which: str) -> tuple[torch.Tensor, torch.Tensor]:
 def names_training_draws(draws_per_list: int = 200_000, *, seed: int = 0) -> Dataset:
     """``draws_per_list`` names from each list's train split, drawn by Census frequency
     (the truth restricted to the train names), as int64 token rows with their list as the
-    label; the same rows for the same ``seed`` on every machine."""
+    label; the same rows for the same ``seed`` on every machine.
+
+    Raises:
+        InvalidArgumentError: ``draws_per_list`` is not an int >= 1.
+    """
+    if isinstance(draws_per_list, bool) or not isinstance(draws_per_list, int) \
+            or draws_per_list < 1:
+        raise InvalidArgumentError("names_training_draws() argument 'draws_per_list'",
+                                   value=draws_per_list, allowed="an int >= 1")
     generator = torch.Generator().manual_seed(seed)
     parts: list[torch.Tensor] = []
     for which in NAMES_LISTS:
