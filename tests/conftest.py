@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 HERE = Path(__file__).parent
 PLUGINS = HERE / "plugins"
@@ -80,3 +81,14 @@ def run_single_and_torchrun(script: Path, cwd: Path) -> None:
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
          str(script), "multi"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     assert multi.returncode == 0, multi.stderr
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """One torch thread for a module of tests on tiny tensors: OpenMP's spin-waits between two
+    threads cost more than they save there (measured 10x slower while other processes train).
+    Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``; the count is restored."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import attrs
@@ -45,14 +44,7 @@ GAN_CAPS = capabilities(Paradigm.ADVERSARIAL, Likelihood.NONE, SampleCost.single
 VAE_GAP = 1.0  # nats between the VAE stand-in's bound and its exact log-likelihood
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """The test models' tensors are tiny: one thread avoids OpenMP's spin-waits on a shared CPU
-    (measured 10x faster here while other processes train)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: see conftest
 
 
 def _gan() -> Resampler:

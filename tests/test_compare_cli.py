@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from compare_models import Denoiser, Resampler, Uniform, capabilities
 from PIL import Image
 
@@ -29,13 +28,7 @@ GAN_CAPS = capabilities(Paradigm.ADVERSARIAL, Likelihood.NONE, SampleCost.single
 FAST = ["-n", "120", "--per-class", "12", "--steps", "2,8"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: one thread avoids OpenMP spin-waits on a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: see conftest
 
 
 @pytest.fixture

@@ -4,12 +4,10 @@ swapped for the points test models with known answers (tests/test_compare_points
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from test_compare_points import GAP, points_registry
 
@@ -20,13 +18,7 @@ from genproto.registry import Registry
 FAST = ["--data", "points", "-n", "300", "--held-out", "200", "--steps", "2,8"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: one thread avoids OpenMP spin-waits on a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: see conftest
 
 
 @pytest.fixture

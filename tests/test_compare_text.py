@@ -4,10 +4,8 @@ while image models' reports stay as they were."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
-import torch
 from compare_models import Resampler, capabilities
 from text_models import NamesBigram, OneName
 
@@ -21,12 +19,7 @@ from genproto.registry import Registry
 N = 120
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: see conftest
 
 
 def _registry() -> Registry:

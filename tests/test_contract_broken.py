@@ -9,23 +9,14 @@ of issue 17 has at least two different models (``contract_models.MISTAKES``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-import torch
 from contract_models import BROKEN, MISTAKES
 
 from genproto.errors import ContractViolation
 from genproto.testing import Status, check_model
 from genproto.testing.suite import property_specs
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: see conftest
 
 
 def _downstream(failed: str) -> set[str]:

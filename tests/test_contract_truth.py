@@ -49,12 +49,7 @@ from genproto.testing.truth import ESTIMATE_POINTS, POINTS, SEED_OFFSET
 EIGHT = "eight_gaussians"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: see conftest
 
 
 def _truth(factory: Any, **kwargs: Any) -> Any:

@@ -13,7 +13,6 @@ deterministic.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -34,12 +33,7 @@ GROWTH = {"ar": CostGrowth.PER_TOKEN, "vae": CostGrowth.PER_TOKEN,
 N = 200
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: see conftest
 
 
 @functools.cache
