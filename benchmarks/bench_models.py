@@ -1,0 +1,140 @@
+"""Every installed shipped model through the shared sampler against a bare loop over its networks.
+
+    python benchmarks/bench_models.py                       # every installed configuration
+    python benchmarks/bench_models.py --only gan vae flow   # some plugins (registry names)
+    python benchmarks/bench_models.py --quick               # fewer, shorter rounds: a smoke run
+
+Issue 22, target 1: ``genproto.sampling.run`` (what ``model.sample`` calls) reaches >= 0.97x the
+throughput of a hand-written torch loop over the same networks, batch size and keyed draws at
+batch 1,024, and >= 0.90x at batch 16, for every shipped configuration. The bare loops live in
+``benchmarks/bare/<plugin>.py`` (:mod:`bare`); before timing, each is checked to give the very
+samples the engine gives (bitwise, at two batch sizes), so a ratio is never a comparison of two
+different computations. A configuration without its bare module yet is listed with a note.
+
+Each figure is the median of per-round ratios ``bare time / engine time`` (the two timed back to
+back in one round, order rotated; :func:`bench_sampler.rounds`) with its low-high range, so a load
+that comes and goes on a shared machine falls on both timings of a round; ``n`` is sized per
+configuration so a timing takes about ``--seconds``. Progress bars are off in both loops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+import bare
+from bench_sampler import paired_ratio, rounds, spread
+
+from genproto import sampling
+from genproto.model import Model
+
+TARGETS = {1024: 0.97, 16: 0.90}  # issue 22, target 1: batch size -> the least ratio
+CHECK_N = 40  # samples compared bitwise, bare loop against the engine
+
+
+def engine_run(model: Model, n: int, batch: int, condition: Any) -> torch.Tensor:
+    return sampling.run(model, n, seed=0, batch_size=batch, condition=condition,
+                        progress=False).samples
+
+
+def same_samples(model: Model, module: ModuleType) -> bool:
+    """The bare loop gives the engine's samples bit for bit, at batch 16 and all at once."""
+    condition = bare.condition_for(model, CHECK_N)
+    values = bare.canonical(model, condition, CHECK_N)
+    for batch in (16, CHECK_N):
+        mine = bare.bare_run(model, module.bare_batch, CHECK_N, seed=0, batch_size=batch,
+                             condition=values)
+        if not torch.equal(mine, engine_run(model, CHECK_N, batch, condition)):
+            return False
+    return True
+
+
+def sized_n(model: Model, batch: int, seconds: float, condition_n: int) -> int:
+    """Samples that make one engine run take about ``seconds`` (two batches at least)."""
+    n = 2 * batch
+    engine_run(model, n, batch, bare.condition_for(model, n))  # warm-up
+    start = time.perf_counter()
+    engine_run(model, n, batch, bare.condition_for(model, n))
+    per_batch = (time.perf_counter() - start) / 2
+    return batch * max(2, min(round(seconds / per_batch), condition_n // batch))
+
+
+def measure(model: Model, module: ModuleType, batch: int, repeats: int,
+            seconds: float) -> dict[str, float]:
+    n = sized_n(model, batch, seconds, 1 << 17)
+    condition = bare.condition_for(model, n)
+    values = bare.canonical(model, condition, n)
+    bare_t, engine_t = rounds([
+        lambda: bare.bare_run(model, module.bare_batch, n, seed=0, batch_size=batch,
+                              condition=values),
+        lambda: engine_run(model, n, batch, condition),
+    ], repeats)
+    ratio = paired_ratio(bare_t, engine_t)
+    return {"batch_size": batch, "n": n, "ratio": ratio["median"], "low": ratio["low"],
+            "high": ratio["high"], "engine_samples_per_s": n / statistics.median(engine_t),
+            "bare_samples_per_s": n / statistics.median(bare_t),
+            "engine_spread": spread(engine_t), "bare_spread": spread(bare_t)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", nargs="+", metavar="MODEL",
+                        help="registry names of the models to run (default: all installed)")
+    parser.add_argument("--batches", nargs="+", type=int, default=[1024, 16])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=0.4, help="about one timing's length")
+    parser.add_argument("--quick", action="store_true", help="3 rounds of about 0.1 s")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    repeats, seconds = (3, 0.1) if args.quick else (args.repeats, args.seconds)
+    machine = {"cpu": platform.processor() or platform.machine(),
+               "threads": torch.get_num_threads(), "torch": torch.__version__,
+               "python": platform.python_version()}
+    print(f"machine: {machine}; {repeats} rounds of about {seconds} s a timing", flush=True)
+    results: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for config, module, why in bare.installed():
+        if args.only and config.model not in args.only:
+            continue
+        if module is None:
+            notes.append(f"{config.label}: skipped ({why})")
+            print(notes[-1], flush=True)
+            continue
+        model = bare.load(config)
+        equal = same_samples(model, module)
+        for batch in args.batches:
+            row = {"config": config.label, "equal": equal,
+                   **measure(model, module, batch, repeats, seconds)}
+            results.append(row)
+            print(f"{row['config']:<28} batch {batch:>5}: {row['ratio']:.3f} "
+                  f"({row['low']:.3f}-{row['high']:.3f}), {row['engine_samples_per_s']:,.0f} "
+                  f"vs {row['bare_samples_per_s']:,.0f} samples/s, n={row['n']}"
+                  + ("" if equal else "  SAMPLES DIFFER"), flush=True)
+    print("\n| model | batch | engine / bare (low-high) | target | engine samples/s | "
+          "bare samples/s | n |\n|---|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        target = TARGETS.get(r["batch_size"])
+        verdict = "" if target is None else (" ok" if r["ratio"] >= target else " **below**")
+        print(f"| {r['config']}{'' if r['equal'] else ' (samples differ!)'} | {r['batch_size']} "
+              f"| {r['ratio']:.3f} ({r['low']:.3f}-{r['high']:.3f}) | "
+              f"{'' if target is None else f'>= {target}'}{verdict} | "
+              f"{r['engine_samples_per_s']:,.0f} | {r['bare_samples_per_s']:,.0f} | {r['n']:,} |")
+    for note in notes:
+        print(f"- {note}")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine, "rows": results, "notes": notes},
+                                        indent=2))
+
+
+if __name__ == "__main__":
+    main()
