@@ -35,9 +35,9 @@ from genproto_diffusion.model import (
     Denoiser,
     Diffusion,
 )
+from genproto_diffusion.names import DEFAULT_STEPS as NAMES_STEPS
 from genproto_diffusion.names import LENGTH, MASK, NamesDiffusion, canonical
 from genproto_diffusion.names import MIN_ROWS as NAMES_MIN_ROWS
-from genproto_diffusion.names import DEFAULT_STEPS as NAMES_STEPS
 
 #: ``network(x, t, embedding)``: the denoiser call of one step; the benchmark swaps in a
 #: ``torch.compile``-d one to measure what fusing the elementwise work would give.
@@ -66,8 +66,7 @@ def ddim_batch(model: Diffusion, streams: KeyedStreams, condition: Tensor | None
     padded = max(rows, MIN_ROWS)
     time = net.time_embedding(torch.tensor(taus, dtype=torch.float32))  # (K, H)
     labels = None
-    if guided:
-        assert condition is not None and net.label is not None
+    if condition is not None and net.label is not None:  # guided
         labels = net.label(_pad(torch.cat([condition, torch.full_like(condition, CLASSES)]),
                                 padded))  # (R, H): conditional rows, then null rows
     for i in reversed(range(steps)):
