@@ -62,8 +62,8 @@ import hashlib
 import math
 import operator
 import secrets
-from collections.abc import Callable
-from typing import Any, Literal, SupportsIndex
+import threading
+from typing import Any, Literal, Protocol, SupportsIndex
 
 import torch
 
@@ -97,10 +97,38 @@ _MIX2 = 0x94D049BB133111EB
 _GAMMA_FLIP = 0xAAAAAAAAAAAAAAAA  # mix_gamma's fix for gammas with few bit transitions
 _MIN_GAMMA_TRANSITIONS = 24
 
-_CPU_BLOCK_WORDS = 1 << 18  # words per block on the CPU: 2 MiB of int64, cache-sized
+_CPU_BLOCK_WORDS = 1 << 17  # words per CPU block: 2^15..2^18 within 5% by measurement, 2^14 1.3x
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _SEED_ALLOWED = f"int in [0, 2**63 - 1] (= [0, {MAX_SEED}]); numpy integers accepted"
 _SEED_FIX = "Pass a Python int, e.g. seed=1234, or draw one with genproto.streams.fresh_seed()"
+
+
+_WORKSPACE = threading.local()
+
+
+def _cpu_workspace(words: int) -> torch.Tensor:
+    """A flat int64 CPU buffer of at least ``words`` words, kept per thread between draws.
+
+    Fresh buffers of a MiB or more come from ``mmap`` and fault every page in on each draw,
+    which cost as much as the draw itself at 4,096 x 64 normals; the block size bounds this
+    buffer (2 x ``_CPU_BLOCK_WORDS`` words at most).
+    """
+    buffer: torch.Tensor | None = getattr(_WORKSPACE, "buffer", None)
+    if buffer is None or buffer.numel() < words:
+        buffer = torch.empty(max(words, 1), dtype=torch.int64)
+        _WORKSPACE.buffer = buffer
+    return buffer[:words]
+
+
+def _float_scratch(size: int, device: torch.device) -> torch.Tensor:
+    """A float32 buffer of ``size`` values for use inside one converter call (cached on the CPU)."""
+    if device.type != "cpu":
+        return torch.empty(size, dtype=torch.float32, device=device)
+    buffer: torch.Tensor | None = getattr(_WORKSPACE, "floats", None)
+    if buffer is None or buffer.numel() < size:
+        buffer = torch.empty(max(size, 1), dtype=torch.float32)
+        _WORKSPACE.floats = buffer
+    return buffer[:size]
 
 
 def _signed(value: int) -> int:
@@ -182,24 +210,36 @@ def _sample_keys(family: int, indices: torch.Tensor) -> tuple[torch.Tensor, torc
 
 
 def _words_at(
-    keys: torch.Tensor, gammas: torch.Tensor, start: int, count: int, scratch: torch.Tensor
+    keys: torch.Tensor,
+    gammas: torch.Tensor,
+    start: int,
+    count: int,
+    scratch: torch.Tensor,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Words ``start .. start+count-1`` of every sample's stream, (B, count) int64.
 
-    ``scratch`` is an int64 buffer of the same shape, free again on return.
+    ``scratch`` is an int64 buffer of the same shape, free again on return; ``out`` (same shape,
+    int64, not overlapping ``scratch``) receives the words if given.
     """
     j = torch.arange(start + 1, start + count + 1, dtype=torch.int64, device=keys.device)
-    x = gammas[:, None] * j  # (B, count)  (j + 1) * gamma_i
-    x += keys[:, None]
+    x = torch.mul(gammas[:, None], j, out=out) if out is not None else gammas[:, None] * j
+    x += keys[:, None]  # (B, count)  key_i + (j + 1) * gamma_i
     return _mix64_(x, scratch)
 
 
 # ---------------------------------------------------------------------------------------------
 # Bits -> numbers. A converter maps a block of words (R, m) and a free int64 buffer of the same
-# shape to the block's values (R, n); it sees whole rows only, so blocks change no result.
+# shape to the block's values (R, n); it sees whole rows only, so blocks change no result. It may
+# overwrite both buffers. Given ``out`` (the block's rows of the result, (R, n) of the draw's
+# dtype), it may write the values there and return ``out``, saving a copy and an allocation.
 # ---------------------------------------------------------------------------------------------
 
-_Converter = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+class _Converter(Protocol):
+    def __call__(
+        self, words: torch.Tensor, k: torch.Tensor, out: torch.Tensor | None = None
+    ) -> torch.Tensor: ...
 
 
 def _open_unit_f64(words: torch.Tensor) -> torch.Tensor:
@@ -207,22 +247,32 @@ def _open_unit_f64(words: torch.Tensor) -> torch.Tensor:
     return (_srl(words, 11) | 1).to(torch.float64).mul_(2.0**-53)
 
 
-def _unit_f32_halves(words: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+def _high_odd_(words: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """k = 2h + 1 for the high 32-bit half h of each word (33 bits: the top 33 bits, bit 0 set)."""
+    torch.bitwise_right_shift(words, 31, out=k)
+    k &= (1 << 33) - 1  # logical shift: clear the sign fill
+    k |= 1
+    return k
+
+
+def _unit_f32_halves(
+    words: torch.Tensor, k: torch.Tensor, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """(2k + 1) 2^-33 in float32 for each 32-bit half k (high half first): (R, 2m) in [2^-33, 1].
 
     One rounding (int -> float32, exact below 2^24), then an exact scaling by a power of two.
+    ``out``: a contiguous float32 (R, 2m) tensor to fill (the draw's result), else a new one.
     """
     rows, m = words.shape
-    out = torch.empty(rows, m, 2, dtype=torch.float32, device=words.device)  # (R, m, 2)
-    torch.bitwise_right_shift(words, 31, out=k)  # top 33 bits: (high half) * 2 + bit 31
-    k &= (1 << 33) - 1
-    k |= 1
-    out[..., 0] = k
-    torch.bitwise_and(words, _MASK32, out=k)  # low half
-    k <<= 1
-    k |= 1
-    out[..., 1] = k
-    return out.mul_(2.0**-33).reshape(rows, 2 * m)
+    if out is None:
+        out = torch.empty(rows, 2 * m, dtype=torch.float32, device=words.device)
+    pairs = out.view(rows, m, 2)
+    pairs[..., 0] = _high_odd_(words, k)
+    torch.bitwise_left_shift(words, 1, out=k)  # low half, doubled ...
+    k &= (1 << 33) - 2
+    k |= 1  # ... plus one
+    pairs[..., 1] = k
+    return out.mul_(2.0**-33)
 
 
 @functools.cache
@@ -232,11 +282,28 @@ def _open_bounds(dtype: torch.dtype) -> tuple[float, float]:
     return torch.nextafter(zero, one).item(), torch.nextafter(one, zero).item()
 
 
+def _fits(out: torch.Tensor | None, rows: int, n: int) -> bool:
+    """Whether ``out`` is a float32 (rows, n) contiguous tensor that a converter can fill."""
+    return (
+        out is not None
+        and out.dtype == torch.float32
+        and out.shape == (rows, n)
+        and out.is_contiguous()
+    )
+
+
 def _uniform_converter(n: int, dtype: torch.dtype) -> _Converter:
-    def convert(words: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    low, high = _open_bounds(dtype)
+
+    def convert(
+        words: torch.Tensor, k: torch.Tensor, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
         if dtype == torch.float64:
             return _open_unit_f64(words)
-        low, high = _open_bounds(dtype)
+        rows, m = words.shape
+        if dtype == torch.float32 and n == 2 * m:  # no tail to cut: fill the result in place
+            target = out if _fits(out, rows, n) else None
+            return _unit_f32_halves(words, k, target).clamp_(low, high)
         return _unit_f32_halves(words, k)[:, :n].to(dtype).clamp_(low, high)
 
     return convert
@@ -245,44 +312,65 @@ def _uniform_converter(n: int, dtype: torch.dtype) -> _Converter:
 def _gumbel_converter(n: int, dtype: torch.dtype) -> _Converter:
     uniform = _uniform_converter(n, dtype)
 
-    def convert(words: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-        u = uniform(words, k)
+    def convert(
+        words: torch.Tensor, k: torch.Tensor, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        u = uniform(words, k, out)
         return u.neg_().log1p_().neg_().log_().neg_()  # -log(E), E = -log1p(-u) ~ Exp(1)
 
     return convert
 
 
+_ANGLE_SCALE = 2 * math.pi * 2.0**-32
+
+
 def _normal_converter(n: int, dtype: torch.dtype) -> _Converter:
-    def convert(words: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    def convert(
+        words: torch.Tensor, k: torch.Tensor, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
         rows = words.shape[0]
         if dtype == torch.float64:
             pairs = words.shape[1] // 2
             w = words.reshape(rows, pairs, 2)
-            radius_u = _open_unit_f64(w[..., 0])  # (R, pairs) in (0, 1)
+            r = _open_unit_f64(w[..., 0]).log_().mul_(-2.0).sqrt_()  # (R, pairs)
             angle = _open_unit_f64(w[..., 1]).mul_(2 * math.pi)
+            cos, sin = torch.cos(angle), torch.sin(angle)
         else:
             pairs = words.shape[1]
-            # 1. radius uniform (2k + 1) 2^-33 from the high half, in [2^-33, 1] (r = 0 at 1)
-            torch.bitwise_right_shift(words, 31, out=k)
-            k &= (1 << 33) - 1
-            k |= 1
-            radius_u = k.to(torch.float32).mul_(2.0**-33)  # (R, pairs)
-            # 2. angle 2 pi k' 2^-32 from the low half
+            size = rows * pairs
+            # 1. angle 2 pi k' 2^-32 from the low half k' (to float32, then one float32 product)
+            floats = _float_scratch(2 * size, words.device)
+            angle, r = floats[:size].view(rows, pairs), floats[size:].view(rows, pairs)
             torch.bitwise_and(words, _MASK32, out=k)
-            angle = k.to(torch.float32).mul_(2 * math.pi * 2.0**-32)  # (R, pairs)
-        # 3. r = sqrt(-2 log u); the pair (r cos t, r sin t) gives values 2m and 2m + 1
-        r = radius_u.log_().mul_(-2.0).sqrt_()
+            angle.copy_(k).mul_(_ANGLE_SCALE)  # (R, pairs)
+            # 2. radius uniform (2k + 1) 2^-33 from the high half, in [2^-33, 1] (r = 0 at 1)
+            r.copy_(_high_odd_(words, k))
+            # 3. r = sqrt(-2 log u)
+            r.mul_(2.0**-33).log_().mul_(-2.0).sqrt_()
+            # 4. cos t, sin t into k's memory (free now)
+            spare = k.view(-1).view(torch.float32)
+            cos, sin = spare[:size].view(rows, pairs), spare[size:].view(rows, pairs)
+            torch.cos(angle, out=cos)
+            torch.sin(angle, out=sin)
+        # 5. the pair (r cos t, r sin t) gives values 2m and 2m + 1
+        if dtype == torch.float32 and n == 2 * pairs and _fits(out, rows, n):
+            assert out is not None
+            z = out.view(rows, pairs, 2)
+            torch.mul(cos, r, out=z[..., 0])
+            torch.mul(sin, r, out=z[..., 1])
+            return out
         z = torch.empty(rows, pairs, 2, dtype=r.dtype, device=r.device)  # (R, pairs, 2)
-        torch.cos(angle, out=z[..., 0])
-        torch.sin(angle, out=z[..., 1])
-        z *= r[..., None]
+        torch.mul(cos, r, out=z[..., 0])
+        torch.mul(sin, r, out=z[..., 1])
         return z.reshape(rows, 2 * pairs)[:, :n].to(dtype)
 
     return convert
 
 
 def _randint_converter(high: int) -> _Converter:
-    def convert(words: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    def convert(
+        words: torch.Tensor, k: torch.Tensor, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
         return _srl(words, 1).remainder_(high)  # 63 bits mod high
 
     return convert
@@ -292,7 +380,9 @@ def _truncated_normal_converter(bound: float, dtype: torch.dtype) -> _Converter:
     a = 0.5 * math.erfc(bound / math.sqrt(2.0))  # Phi(-bound)
     m = 1.0 - 2.0 * a
 
-    def convert(words: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    def convert(
+        words: torch.Tensor, k: torch.Tensor, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
         u = _open_unit_f64(words)  # (R, n) float64
         lower = u < 0.5
         p = torch.where(lower, u, 1.0 - u).mul_(m).add_(a)  # in (a, 1/2]: the lower tail
@@ -304,7 +394,9 @@ def _truncated_normal_converter(bound: float, dtype: torch.dtype) -> _Converter:
 
 
 def _rademacher_converter(n: int, dtype: torch.dtype) -> _Converter:
-    def convert(words: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    def convert(
+        words: torch.Tensor, k: torch.Tensor, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
         shifts = torch.arange(64, dtype=torch.int64, device=words.device)
         bits = ((words[..., None] >> shifts) & 1).reshape(words.shape[0], -1)[:, :n]  # {0, 1}
         return (1 - 2 * bits).to(dtype)
@@ -312,7 +404,9 @@ def _rademacher_converter(n: int, dtype: torch.dtype) -> _Converter:
     return convert
 
 
-def _identity(words: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+def _identity(
+    words: torch.Tensor, k: torch.Tensor, out: torch.Tensor | None = None
+) -> torch.Tensor:
     return words
 
 
@@ -583,12 +677,15 @@ class KeyedStreams:
 
     # -- draws --------------------------------------------------------------------------------
 
-    def _draw(self, count: int, convert: _Converter, shape: tuple[int, ...]) -> torch.Tensor:
+    def _draw(
+        self, count: int, convert: _Converter, shape: tuple[int, ...], dtype: torch.dtype
+    ) -> torch.Tensor:
         """Take the next ``count`` words of every row and convert them to values of ``shape``.
 
         Advances the shared position by ``count``. On the CPU the rows are done in blocks of
         about ``_CPU_BLOCK_WORDS`` words, so that the dozen passes of mixing and conversion run in
-        cache and reuse memory; the blocks hold whole rows, so they change no result.
+        cache and reuse two buffers; each block's values go straight into the result (``dtype``).
+        The blocks hold whole rows, so they change no result.
         """
         start = self._cursor.position
         if start + count > MAX_SEED:
@@ -600,28 +697,35 @@ class KeyedStreams:
             )
         self._cursor.position = start + count
         batch = len(self)
-        block = batch
-        if self._device.type == "cpu":
-            block = max(1, _CPU_BLOCK_WORDS // max(count, 1))
-        if block >= batch:
+        if self._device.type != "cpu":  # one block; the device's caching allocator reuses memory
+            words = torch.empty(batch, count, dtype=torch.int64, device=self._device)
             scratch = torch.empty(batch, count, dtype=torch.int64, device=self._device)
-            words = _words_at(self._keys, self._gammas, start, count, scratch)
+            _words_at(self._keys, self._gammas, start, count, scratch, words)
             return convert(words, scratch).reshape(batch, *shape)
-        scratch = torch.empty(block, count, dtype=torch.int64, device=self._device)
-        out: torch.Tensor | None = None
+        block = min(batch, max(1, _CPU_BLOCK_WORDS // max(count, 1)))
+        buffer = _cpu_workspace(2 * block * count).view(2, block, count)
+        if block == batch:
+            words, scratch = buffer[0], buffer[1]
+            _words_at(self._keys, self._gammas, start, count, scratch, words)
+            values = convert(words, scratch)
+            if values.untyped_storage().data_ptr() == buffer.untyped_storage().data_ptr():
+                values = values.clone()  # the raw words: the buffer is reused by the next draw
+            return values.reshape(batch, *shape)
+        out = torch.empty(batch, math.prod(shape), dtype=dtype, device=self._device)
         for first in range(0, batch, block):
-            rows = slice(first, min(first + block, batch))
-            k = scratch[: rows.stop - rows.start]
-            values = convert(_words_at(self._keys[rows], self._gammas[rows], start, count, k), k)
-            if out is None:  # (B, n): the converter decides the dtype
-                out = values.new_empty((batch, *values.shape[1:]))
-            out[rows] = values
-        return values if out is None else out.reshape(batch, *shape)
+            last = min(first + block, batch)
+            w, k = buffer[0, : last - first], buffer[1, : last - first]
+            _words_at(self._keys[first:last], self._gammas[first:last], start, count, k, w)
+            rows = out[first:last]
+            values = convert(w, k, rows)
+            if values is not rows:
+                rows.copy_(values)
+        return out.reshape(batch, *shape)
 
     def words(self, count: int) -> torch.Tensor:
         """The next ``count`` raw 64-bit words of every sample, (B, count) int64 (bit patterns)."""
         count = _check_int(count, "words() count", low=0, high=None, fix="Use count >= 0")
-        return self._draw(count, _identity, (count,))
+        return self._draw(count, _identity, (count,), torch.int64)
 
     def uniform(self, *shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Uniform numbers in the open interval (0, 1), (B, *shape).
@@ -632,7 +736,7 @@ class KeyedStreams:
         dtype = _check_dtype(dtype, "uniform", _FLOAT_DTYPES)
         n = _numel(shape, "uniform")
         count = n if dtype == torch.float64 else -(-n // 2)
-        return self._draw(count, _uniform_converter(n, dtype), shape)
+        return self._draw(count, _uniform_converter(n, dtype), shape, dtype)
 
     def normal(self, *shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Standard normal numbers, (B, *shape), by Box-Muller (both outputs of each pair used).
@@ -644,14 +748,14 @@ class KeyedStreams:
         n = _numel(shape, "normal")
         pairs = -(-n // 2)
         count = 2 * pairs if dtype == torch.float64 else pairs
-        return self._draw(count, _normal_converter(n, dtype), shape)
+        return self._draw(count, _normal_converter(n, dtype), shape, dtype)
 
     def gumbel(self, *shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Standard Gumbel numbers -log(-log u), (B, *shape); the words ``uniform`` would use."""
         dtype = _check_dtype(dtype, "gumbel", (torch.float32, torch.float64))
         n = _numel(shape, "gumbel")
         count = n if dtype == torch.float64 else -(-n // 2)
-        return self._draw(count, _gumbel_converter(n, dtype), shape)
+        return self._draw(count, _gumbel_converter(n, dtype), shape, dtype)
 
     def categorical(
         self, logits: torch.Tensor, *, method: Literal["gumbel", "inverse"] = "gumbel"
@@ -731,7 +835,7 @@ class KeyedStreams:
             fix="Use 1 <= high <= 2**32, or combine several draws for a wider range",
         )
         n = _numel(shape, "randint")
-        return self._draw(n, _randint_converter(high), shape)
+        return self._draw(n, _randint_converter(high), shape, torch.int64)
 
     def truncated_normal(
         self, bound: float, *shape: int, dtype: torch.dtype = torch.float32
@@ -759,13 +863,13 @@ class KeyedStreams:
             )
         dtype = _check_dtype(dtype, "truncated_normal", _FLOAT_DTYPES)
         n = _numel(shape, "truncated_normal")
-        return self._draw(n, _truncated_normal_converter(b, dtype), shape)
+        return self._draw(n, _truncated_normal_converter(b, dtype), shape, dtype)
 
     def rademacher(self, *shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Independent +1 / -1 signs with probability 1/2 each, (B, *shape); one bit per value."""
         dtype = _check_dtype(dtype, "rademacher", (*_FLOAT_DTYPES, torch.int64, torch.int8))
         n = _numel(shape, "rademacher")
-        return self._draw(-(-n // 64), _rademacher_converter(n, dtype), shape)
+        return self._draw(-(-n // 64), _rademacher_converter(n, dtype), shape, dtype)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,150 @@
+"""The fast draw path of genproto.streams gives the same bits as the plain definition.
+
+``KeyedStreams`` fills its results block by block from reused per-thread buffers, writes pairs
+straight into the result and skips copies (issue 22: keyed randomness nearly free). None of that
+may change a number (STREAMS_VERSION 1). Here every conversion is restated the plain way -- whole
+batch at once, fresh tensors, the ops of STREAMS_VERSION 1 in their original order -- on words
+from the pure-Python reference, and the fast path must match it bit for bit, for batch sizes and
+block sizes that exercise one block, many blocks and a short last block.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from genproto import streams
+from genproto.streams import KeyedStreams
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+M32 = (1 << 32) - 1
+
+
+def srl(x: torch.Tensor, shift: int) -> torch.Tensor:
+    return (x >> shift) & ((1 << (64 - shift)) - 1)
+
+
+def plain_words(seed: int, start: int, stop: int, position: int, count: int) -> torch.Tensor:
+    """Words ``position ..`` of samples ``start .. stop - 1``, from the Python-int reference."""
+    rows = [
+        [streams._reference_word(seed, (), i, j) for j in range(position, position + count)]
+        for i in range(start, stop)
+    ]
+    return torch.tensor(rows, dtype=torch.int64).reshape(stop - start, count)
+
+
+def plain_f32_halves(words: torch.Tensor) -> torch.Tensor:
+    rows, m = words.shape
+    out = torch.empty(rows, m, 2, dtype=torch.float32)
+    out[..., 0] = srl(words, 31) | 1
+    out[..., 1] = ((words & M32) << 1) | 1
+    return out.mul_(2.0**-33).reshape(rows, 2 * m)
+
+
+def plain_uniform(words: torch.Tensor, n: int, dtype: torch.dtype) -> torch.Tensor:
+    zero, one = torch.zeros((), dtype=dtype), torch.ones((), dtype=dtype)
+    low, high = torch.nextafter(zero, one).item(), torch.nextafter(one, zero).item()
+    if dtype == torch.float64:
+        return (srl(words, 11) | 1).to(torch.float64).mul_(2.0**-53)
+    return plain_f32_halves(words)[:, :n].to(dtype).clamp_(low, high)
+
+
+def plain_normal(words: torch.Tensor, n: int, dtype: torch.dtype) -> torch.Tensor:
+    rows = words.shape[0]
+    if dtype == torch.float64:
+        w = words.reshape(rows, -1, 2)
+        radius_u = (srl(w[..., 0], 11) | 1).to(torch.float64).mul_(2.0**-53)
+        angle = (srl(w[..., 1], 11) | 1).to(torch.float64).mul_(2.0**-53).mul_(2 * math.pi)
+    else:
+        radius_u = (srl(words, 31) | 1).to(torch.float32).mul_(2.0**-33)
+        angle = (words & M32).to(torch.float32).mul_(2 * math.pi * 2.0**-32)
+    r = radius_u.log_().mul_(-2.0).sqrt_()
+    z = torch.empty(*r.shape, 2, dtype=r.dtype)
+    torch.cos(angle, out=z[..., 0])
+    torch.sin(angle, out=z[..., 1])
+    z *= r[..., None]
+    return z.reshape(rows, -1)[:, :n].to(dtype)
+
+
+def plain_gumbel(words: torch.Tensor, n: int, dtype: torch.dtype) -> torch.Tensor:
+    return plain_uniform(words, n, dtype).neg_().log1p_().neg_().log_().neg_()
+
+
+PLAIN = {"uniform": plain_uniform, "normal": plain_normal, "gumbel": plain_gumbel}
+
+
+def words_per_row(kind: str, n: int, dtype: torch.dtype) -> int:
+    if dtype == torch.float64:
+        return 2 * -(-n // 2) if kind == "normal" else n
+    return -(-n // 2)
+
+
+@pytest.mark.parametrize("block", [streams._CPU_BLOCK_WORDS, 40, 7])
+@pytest.mark.parametrize("batch", [1, 5, 13])
+def test_fast_path_matches_the_plain_definition(
+    monkeypatch: pytest.MonkeyPatch, block: int, batch: int
+) -> None:
+    """Every float kind, dtype and odd/even size, one after another on one family."""
+    monkeypatch.setattr(streams, "_CPU_BLOCK_WORDS", block)
+    seed, start = 2024, 3
+    s = KeyedStreams.for_range(seed, start, start + batch)
+    position = 0
+    for kind in ("normal", "uniform", "gumbel"):
+        dtypes = [torch.float32, torch.float64]
+        if kind != "gumbel":
+            dtypes += [torch.float16, torch.bfloat16]
+        for dtype in dtypes:
+            for n in (1, 2, 9, 16, 33):
+                count = words_per_row(kind, n, dtype)
+                words = plain_words(seed, start, start + batch, position, count)
+                want = PLAIN[kind](words, n, dtype)
+                got = getattr(s, kind)(n, dtype=dtype)
+                position += count
+                assert s.position == position
+                assert got.dtype == want.dtype, (kind, dtype, n)
+                assert got.shape == want.shape, (kind, dtype, n)
+                assert torch.equal(got.view(torch.uint8), want.view(torch.uint8)), (
+                    kind, dtype, n
+                )
+
+
+@pytest.mark.parametrize("block", [streams._CPU_BLOCK_WORDS, 64])
+def test_big_draws_match_the_plain_definition_on_the_same_words(
+    monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    """A batch of 300 x 64 (many blocks at block=64): the fast path against the plain ops run
+    on the words the streams themselves return (checked against the reference elsewhere)."""
+    monkeypatch.setattr(streams, "_CPU_BLOCK_WORDS", block)
+    for kind in ("normal", "uniform", "gumbel"):
+        words = KeyedStreams.for_range(9, 0, 300).words(32)
+        got = getattr(KeyedStreams.for_range(9, 0, 300), kind)(64)
+        assert torch.equal(got, PLAIN[kind](words, 64, torch.float32)), kind
+
+
+def test_returned_words_survive_later_draws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-thread buffers are reused: results must never alias them."""
+    for block in (streams._CPU_BLOCK_WORDS, 6):
+        monkeypatch.setattr(streams, "_CPU_BLOCK_WORDS", block)
+        s = KeyedStreams.for_range(1, 0, 4)
+        w = s.words(5)
+        kept = w.clone()
+        u = s.uniform(10)
+        kept_u = u.clone()
+        s.normal(40)
+        s.words(7)
+        s.randint(9, 12)
+        assert torch.equal(w, kept)
+        assert torch.equal(u, kept_u)
+
+
+def test_converters_leave_the_words_alone() -> None:
+    """A converter may use the scratch buffer but must not change the words it is given."""
+    words = KeyedStreams.for_range(4, 0, 3).words(8)
+    kept = words.clone()
+    for make in (streams._uniform_converter, streams._normal_converter, streams._gumbel_converter):
+        for dtype in (torch.float32, torch.float64):
+            make(16, dtype)(words, torch.empty_like(words))
+            assert torch.equal(words, kept)
