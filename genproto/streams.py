@@ -65,6 +65,7 @@ import secrets
 import threading
 from typing import Any, Literal, Protocol, SupportsIndex
 
+import numpy as np
 import torch
 
 from genproto.errors import ArgumentTypeError, DeviceError, InvalidArgumentError
@@ -209,6 +210,65 @@ def _sample_keys(family: int, indices: torch.Tensor) -> tuple[torch.Tensor, torc
     return keys, gammas
 
 
+# Small CPU batches: the same integers with numpy's uint64 (logical shifts, wrapping products),
+# whose per-call cost is about a third of torch's at a few hundred words. Only integer work moves
+# here; every float operation stays in torch, so no conversion can differ.
+
+_NUMPY_MAX_WORDS = 1 << 13  # CPU draws and key derivations of at most this many words use numpy
+_U_GOLDEN, _U_MIX1, _U_MIX2 = np.uint64(_GOLDEN), np.uint64(_MIX1), np.uint64(_MIX2)
+_U_SHIFTS = (np.uint64(30), np.uint64(27), np.uint64(31))
+
+
+def _mix64_np_(z: np.ndarray) -> np.ndarray:
+    """:func:`_mix64_` on a uint64 array, in place."""
+    z ^= z >> _U_SHIFTS[0]
+    z *= _U_MIX1
+    z ^= z >> _U_SHIFTS[1]
+    z *= _U_MIX2
+    z ^= z >> _U_SHIFTS[2]
+    return z
+
+
+def _popcount64_np(x: np.ndarray) -> np.ndarray:
+    """Set bits of each uint64 (``np.bitwise_count`` from numpy 2.0, else SWAR)."""
+    count = getattr(np, "bitwise_count", None)
+    if count is not None:
+        return np.asarray(count(x))
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.asarray((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
+def _sample_keys_np(family: int, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_sample_keys` for indices given as a uint64 array; int64 CPU tensors out."""
+    odd = indices * np.uint64(2) + np.uint64(1)
+    keys = odd * _U_GOLDEN
+    keys += np.uint64(family)
+    gammas = keys + _U_GOLDEN  # (2i + 2) G + F
+    _mix64_np_(keys)
+    _mix64_np_(gammas)
+    gammas |= np.uint64(1)
+    few = _popcount64_np(gammas ^ (gammas >> np.uint64(1))) < _MIN_GAMMA_TRANSITIONS
+    gammas[few] ^= np.uint64(_GAMMA_FLIP)
+    return torch.from_numpy(keys.view(np.int64)), torch.from_numpy(gammas.view(np.int64))
+
+
+def _words_np(keys: torch.Tensor, gammas: torch.Tensor, start: int, count: int) -> torch.Tensor:
+    """:func:`_words_at` for CPU tensors, computed with numpy: (B, count) int64, a new tensor."""
+    j = np.arange(start + 1, start + count + 1, dtype=np.uint64)
+    x = gammas.numpy().view(np.uint64)[:, None] * j
+    x += keys.numpy().view(np.uint64)[:, None]
+    return torch.from_numpy(_mix64_np_(x).view(np.int64))
+
+
+def _keys_of(family: int, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample (key, gamma) of ``indices``: numpy for small CPU batches, else torch."""
+    if indices.device.type == "cpu" and indices.numel() <= _NUMPY_MAX_WORDS:
+        return _sample_keys_np(family, indices.numpy().view(np.uint64))
+    return _sample_keys(family, indices)
+
+
 def _words_at(
     keys: torch.Tensor,
     gammas: torch.Tensor,
@@ -264,6 +324,13 @@ def _unit_f32_halves(
     ``out``: a contiguous float32 (R, 2m) tensor to fill (the draw's result), else a new one.
     """
     rows, m = words.shape
+    if out is None and _small_cpu(words):  # the integer work in numpy, same roundings
+        x = words.numpy().view(np.uint64)
+        halves = np.empty((rows, m, 2), dtype=np.float32)
+        halves[..., 0] = (x >> np.uint64(31)) | np.uint64(1)
+        halves[..., 1] = ((x << np.uint64(1)) & np.uint64((1 << 33) - 2)) | np.uint64(1)
+        halves *= np.float32(2.0**-33)
+        return torch.from_numpy(halves.reshape(rows, 2 * m))
     if out is None:
         out = torch.empty(rows, 2 * m, dtype=torch.float32, device=words.device)
     pairs = out.view(rows, m, 2)
@@ -309,19 +376,58 @@ def _uniform_converter(n: int, dtype: torch.dtype) -> _Converter:
     return convert
 
 
-def _gumbel_converter(n: int, dtype: torch.dtype) -> _Converter:
+def _log_exp_converter(n: int, dtype: torch.dtype) -> _Converter:
+    """log E for E = -log1p(-u) ~ Exp(1): minus a standard Gumbel number."""
     uniform = _uniform_converter(n, dtype)
 
     def convert(
         words: torch.Tensor, k: torch.Tensor, out: torch.Tensor | None = None
     ) -> torch.Tensor:
-        u = uniform(words, k, out)
-        return u.neg_().log1p_().neg_().log_().neg_()  # -log(E), E = -log1p(-u) ~ Exp(1)
+        return uniform(words, k, out).neg_().log1p_().neg_().log_()
+
+    return convert
+
+
+def _gumbel_converter(n: int, dtype: torch.dtype) -> _Converter:
+    log_exp = _log_exp_converter(n, dtype)
+
+    def convert(
+        words: torch.Tensor, k: torch.Tensor, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return log_exp(words, k, out).neg_()  # -log(E), E = -log1p(-u) ~ Exp(1)
 
     return convert
 
 
 _ANGLE_SCALE = 2 * math.pi * 2.0**-32
+
+
+def _cos_sin_radius(
+    words: torch.Tensor, k: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """cos t, sin t and r of float32 Box-Muller, one word a pair (torch ops, buffers reused)."""
+    rows, pairs = words.shape
+    size = rows * pairs
+    # 1. angle 2 pi k' 2^-32 from the low half k' (to float32, then one float32 product)
+    floats = _float_scratch(2 * size, words.device)
+    angle, r = floats[:size].view(rows, pairs), floats[size:].view(rows, pairs)
+    torch.bitwise_and(words, _MASK32, out=k)
+    angle.copy_(k).mul_(_ANGLE_SCALE)  # (R, pairs)
+    # 2. radius uniform (2k + 1) 2^-33 from the high half, in [2^-33, 1] (r = 0 at 1)
+    r.copy_(_high_odd_(words, k))
+    # 3. r = sqrt(-2 log u)
+    r.mul_(2.0**-33).log_().mul_(-2.0).sqrt_()
+    # 4. cos t, sin t into k's memory (free now)
+    spare = k.view(-1).view(torch.float32)
+    cos, sin = spare[:size].view(rows, pairs), spare[size:].view(rows, pairs)
+    torch.cos(angle, out=cos)
+    torch.sin(angle, out=sin)
+    return cos, sin, r
+
+
+def _small_cpu(words: torch.Tensor) -> bool:
+    """Whether a block of words is small enough, and on the CPU, for numpy's lower call cost."""
+    return words.device.type == "cpu" and words.numel() <= _NUMPY_MAX_WORDS
 
 
 def _normal_converter(n: int, dtype: torch.dtype) -> _Converter:
@@ -337,21 +443,17 @@ def _normal_converter(n: int, dtype: torch.dtype) -> _Converter:
             cos, sin = torch.cos(angle), torch.sin(angle)
         else:
             pairs = words.shape[1]
-            size = rows * pairs
-            # 1. angle 2 pi k' 2^-32 from the low half k' (to float32, then one float32 product)
-            floats = _float_scratch(2 * size, words.device)
-            angle, r = floats[:size].view(rows, pairs), floats[size:].view(rows, pairs)
-            torch.bitwise_and(words, _MASK32, out=k)
-            angle.copy_(k).mul_(_ANGLE_SCALE)  # (R, pairs)
-            # 2. radius uniform (2k + 1) 2^-33 from the high half, in [2^-33, 1] (r = 0 at 1)
-            r.copy_(_high_odd_(words, k))
-            # 3. r = sqrt(-2 log u)
-            r.mul_(2.0**-33).log_().mul_(-2.0).sqrt_()
-            # 4. cos t, sin t into k's memory (free now)
-            spare = k.view(-1).view(torch.float32)
-            cos, sin = spare[:size].view(rows, pairs), spare[size:].view(rows, pairs)
-            torch.cos(angle, out=cos)
-            torch.sin(angle, out=sin)
+            if _small_cpu(words):  # the integer work in numpy, same roundings
+                x = words.numpy().view(np.uint64)
+                a = (x & np.uint64(_MASK32)).astype(np.float32)
+                a *= np.float32(_ANGLE_SCALE)
+                u = ((x >> np.uint64(31)) | np.uint64(1)).astype(np.float32)
+                u *= np.float32(2.0**-33)
+                angle, r = torch.from_numpy(a), torch.from_numpy(u)
+                r.log_().mul_(-2.0).sqrt_()
+                cos, sin = torch.cos(angle), torch.sin(angle)
+            else:
+                cos, sin, r = _cos_sin_radius(words, k)
         # 5. the pair (r cos t, r sin t) gives values 2m and 2m + 1
         if dtype == torch.float32 and n == 2 * pairs and _fits(out, rows, n):
             assert out is not None
@@ -546,7 +648,7 @@ class KeyedStreams:
         _ensure_device_ok(self._device)
         self._path: tuple[str, ...] = ()
         self._cursor = _Cursor()
-        self._keys, self._gammas = _sample_keys(_family_key(self._seed, ()), self._indices)
+        self._keys, self._gammas = _keys_of(_family_key(self._seed, ()), self._indices)
 
     @classmethod
     def for_range(
@@ -573,7 +675,7 @@ class KeyedStreams:
         if rows is None:
             new._indices = self._indices
             new._cursor = _Cursor()
-            new._keys, new._gammas = _sample_keys(_family_key(self._seed, path), self._indices)
+            new._keys, new._gammas = _keys_of(_family_key(self._seed, path), self._indices)
         else:
             new._indices = self._indices[rows]
             new._cursor = self._cursor
@@ -702,6 +804,9 @@ class KeyedStreams:
             scratch = torch.empty(batch, count, dtype=torch.int64, device=self._device)
             _words_at(self._keys, self._gammas, start, count, scratch, words)
             return convert(words, scratch).reshape(batch, *shape)
+        if batch * count <= _NUMPY_MAX_WORDS:
+            words = _words_np(self._keys, self._gammas, start, count)
+            return convert(words, torch.empty_like(words)).reshape(batch, *shape)
         block = min(batch, max(1, _CPU_BLOCK_WORDS // max(count, 1)))
         buffer = _cpu_workspace(2 * block * count).view(2, block, count)
         if block == batch:
@@ -798,9 +903,13 @@ class KeyedStreams:
             )
         if method == "inverse":
             return self._inverse_categorical(logits)
-        noise = self.gumbel(*logits.shape[1:]).to(logits.device)  # (B, ..., C) float32
+        # the words and values of gumbel(*logits.shape[1:]) (float32): logits + g computed as
+        # logits - log E, the same number (IEEE subtraction adds the negation), one pass less
+        n = math.prod(logits.shape[1:])
+        convert = _log_exp_converter(n, torch.float32)
+        log_exp = self._draw(-(-n // 2), convert, logits.shape[1:], torch.float32)
         work = torch.promote_types(logits.dtype, torch.float32)
-        return (logits.to(work) + noise).argmax(dim=-1)
+        return torch.sub(logits.to(work), log_exp.to(logits.device)).argmax(dim=-1)
 
     def _inverse_categorical(self, logits: torch.Tensor) -> torch.Tensor:
         """``categorical(logits, method="inverse")``: the first category whose running

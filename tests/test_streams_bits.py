@@ -148,3 +148,31 @@ def test_converters_leave_the_words_alone() -> None:
         for dtype in (torch.float32, torch.float64):
             make(16, dtype)(words, torch.empty_like(words))
             assert torch.equal(words, kept)
+
+
+def test_numpy_and_torch_paths_give_the_same_keys_and_draws(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Small CPU draws and key derivations run on numpy's uint64; large ones on torch's int64."""
+    indices = torch.tensor([0, 1, 7, 2**31, 2**40 + 3, 2**62, 2**63 - 1])
+
+    def everything() -> list[torch.Tensor]:
+        s = KeyedStreams(123, indices).fork("a")
+        logits = torch.linspace(-2, 2, 7 * 5).reshape(7, 5)
+        draws = [s.words(9), s.uniform(16), s.normal(16), s.gumbel(9), s.categorical(logits)]
+        return [s._keys, s._gammas, *draws]
+
+    small = everything()
+    monkeypatch.setattr(streams, "_NUMPY_MAX_WORDS", 0)
+    large = everything()
+    for a, b in zip(small, large, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_categorical_is_argmax_of_logits_plus_gumbel() -> None:
+    """categorical() computes logits - log E; the definition is argmax(logits + gumbel())."""
+    for dtype in (torch.float32, torch.float64):
+        logits = torch.sin(torch.arange(6 * 2 * 17, dtype=dtype)).reshape(6, 2, 17) * 3
+        got = KeyedStreams.for_range(8, 0, 6).categorical(logits)
+        noise = KeyedStreams.for_range(8, 0, 6).gumbel(2, 17)
+        assert torch.equal(got, (logits + noise).argmax(dim=-1))
