@@ -68,6 +68,7 @@ from typing import Any, Literal, Protocol, SupportsIndex
 import numpy as np
 import torch
 
+from genproto import _streams_compiled as _compiled
 from genproto.errors import ArgumentTypeError, DeviceError, InvalidArgumentError
 
 __all__ = [
@@ -512,6 +513,53 @@ def _identity(
     return words
 
 
+def _fused_block(
+    kind: str,
+    keys: torch.Tensor,
+    gammas: torch.Tensor,
+    start: int,
+    count: int,
+    words: torch.Tensor,
+    k: torch.Tensor,
+    out: torch.Tensor,
+) -> bool:
+    """Fill ``out`` (R, 2 count) float32 with a block of ``kind`` draws through the compiled
+    integer kernel; False (``out`` untouched) when the kernel is off or fails. ``words`` and
+    ``k`` are free int64 (R, count) buffers for the eager check of the first call."""
+    j = torch.arange(start + 1, start + count + 1, dtype=torch.int64)
+    rows = keys.shape[0]
+
+    def eager_words() -> torch.Tensor:
+        return _words_at(keys, gammas, start, count, k, words)
+
+    if kind == "normal":
+
+        def eager_normal() -> tuple[torch.Tensor, ...]:
+            w = eager_words()
+            angle = (w & _MASK32).to(torch.float32).mul_(_ANGLE_SCALE)
+            return angle, _high_odd_(w, k).to(torch.float32).mul_(2.0**-33)
+
+        got = _compiled.run("normal", eager_normal, keys, gammas, j, _S_MIX1, _S_MIX2, _ANGLE_SCALE)
+        if got is None:
+            return False
+        angle, r = got
+        r.log_().mul_(-2.0).sqrt_()
+        z = out.view(rows, count, 2)
+        torch.mul(torch.cos(angle), r, out=z[..., 0])
+        torch.mul(torch.sin(angle), r, out=z[..., 1])
+        return True
+    _, high = _open_bounds(torch.float32)
+
+    def eager_uniform() -> tuple[torch.Tensor, ...]:
+        return (_unit_f32_halves(eager_words(), k).clamp_(max=high),)
+
+    got = _compiled.run("uniform", eager_uniform, keys, gammas, j, _S_MIX1, _S_MIX2, high)
+    if got is None:
+        return False
+    out.copy_(got[0])
+    return True
+
+
 # ---------------------------------------------------------------------------------------------
 # Validation
 # ---------------------------------------------------------------------------------------------
@@ -780,14 +828,20 @@ class KeyedStreams:
     # -- draws --------------------------------------------------------------------------------
 
     def _draw(
-        self, count: int, convert: _Converter, shape: tuple[int, ...], dtype: torch.dtype
+        self,
+        count: int,
+        convert: _Converter,
+        shape: tuple[int, ...],
+        dtype: torch.dtype,
+        fused: str | None = None,
     ) -> torch.Tensor:
         """Take the next ``count`` words of every row and convert them to values of ``shape``.
 
         Advances the shared position by ``count``. On the CPU the rows are done in blocks of
         about ``_CPU_BLOCK_WORDS`` words, so that the dozen passes of mixing and conversion run in
         cache and reuse two buffers; each block's values go straight into the result (``dtype``).
-        The blocks hold whole rows, so they change no result.
+        The blocks hold whole rows, so they change no result. ``fused`` names the opt-in compiled
+        kernel of :mod:`genproto._streams_compiled` that may do a block's integer work instead.
         """
         start = self._cursor.position
         if start + count > MAX_SEED:
@@ -809,7 +863,7 @@ class KeyedStreams:
             return convert(words, torch.empty_like(words)).reshape(batch, *shape)
         block = min(batch, max(1, _CPU_BLOCK_WORDS // max(count, 1)))
         buffer = _cpu_workspace(2 * block * count).view(2, block, count)
-        if block == batch:
+        if block == batch and not (fused is not None and _compiled.enabled()):
             words, scratch = buffer[0], buffer[1]
             _words_at(self._keys, self._gammas, start, count, scratch, words)
             values = convert(words, scratch)
@@ -817,11 +871,20 @@ class KeyedStreams:
                 values = values.clone()  # the raw words: the buffer is reused by the next draw
             return values.reshape(batch, *shape)
         out = torch.empty(batch, math.prod(shape), dtype=dtype, device=self._device)
+        use_fused = fused is not None and block * count >= _compiled.MIN_WORDS
         for first in range(0, batch, block):
             last = min(first + block, batch)
             w, k = buffer[0, : last - first], buffer[1, : last - first]
-            _words_at(self._keys[first:last], self._gammas[first:last], start, count, k, w)
             rows = out[first:last]
+            keys, gammas = self._keys[first:last], self._gammas[first:last]
+            if (
+                use_fused
+                and fused is not None
+                and _compiled.enabled()
+                and _fused_block(fused, keys, gammas, start, count, w, k, rows)
+            ):
+                continue
+            _words_at(keys, gammas, start, count, k, w)
             values = convert(w, k, rows)
             if values is not rows:
                 rows.copy_(values)
@@ -841,7 +904,8 @@ class KeyedStreams:
         dtype = _check_dtype(dtype, "uniform", _FLOAT_DTYPES)
         n = _numel(shape, "uniform")
         count = n if dtype == torch.float64 else -(-n // 2)
-        return self._draw(count, _uniform_converter(n, dtype), shape, dtype)
+        fused = "uniform" if dtype == torch.float32 and n == 2 * count else None
+        return self._draw(count, _uniform_converter(n, dtype), shape, dtype, fused)
 
     def normal(self, *shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Standard normal numbers, (B, *shape), by Box-Muller (both outputs of each pair used).
@@ -853,7 +917,8 @@ class KeyedStreams:
         n = _numel(shape, "normal")
         pairs = -(-n // 2)
         count = 2 * pairs if dtype == torch.float64 else pairs
-        return self._draw(count, _normal_converter(n, dtype), shape, dtype)
+        fused = "normal" if dtype == torch.float32 and n == 2 * count else None
+        return self._draw(count, _normal_converter(n, dtype), shape, dtype, fused)
 
     def gumbel(self, *shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Standard Gumbel numbers -log(-log u), (B, *shape); the words ``uniform`` would use."""

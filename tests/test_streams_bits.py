@@ -106,9 +106,7 @@ def test_fast_path_matches_the_plain_definition(
                 assert s.position == position
                 assert got.dtype == want.dtype, (kind, dtype, n)
                 assert got.shape == want.shape, (kind, dtype, n)
-                assert torch.equal(got.view(torch.uint8), want.view(torch.uint8)), (
-                    kind, dtype, n
-                )
+                assert torch.equal(got.view(torch.uint8), want.view(torch.uint8)), (kind, dtype, n)
 
 
 @pytest.mark.parametrize("block", [streams._CPU_BLOCK_WORDS, 64])
@@ -176,3 +174,53 @@ def test_categorical_is_argmax_of_logits_plus_gumbel() -> None:
         got = KeyedStreams.for_range(8, 0, 6).categorical(logits)
         noise = KeyedStreams.for_range(8, 0, 6).gumbel(2, 17)
         assert torch.equal(got, (logits + noise).argmax(dim=-1))
+
+
+def test_opt_in_compiled_kernels_give_the_same_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GENPROTO_STREAMS_COMPILE=1 fuses the integer work with torch.compile; same numbers.
+
+    Blocks of 2^15 words and more take the compiled kernel (one short last block included), the
+    rest stay eager; both float32 normal and uniform, twice each (after the first-call check).
+    """
+    from genproto import _streams_compiled as compiled
+
+    monkeypatch.setattr(streams, "_CPU_BLOCK_WORDS", 1 << 15)
+    monkeypatch.setattr(compiled, "_failed", False)
+    monkeypatch.setattr(compiled, "_checked", set())
+
+    def draws() -> list[torch.Tensor]:
+        s = KeyedStreams.for_range(5, 2, 2 + 2500)
+        s.words(1)
+        return [s.normal(64), s.uniform(64), s.normal(64), s.uniform(64), s.normal(7)]
+
+    monkeypatch.setenv(compiled.ENV, "0")
+    eager = draws()
+    monkeypatch.setenv(compiled.ENV, "1")
+    fused = draws()
+    if compiled._failed:
+        pytest.skip("torch.compile is not usable here (the eager path was used)")
+    assert compiled._checked == {"normal", "uniform"}
+    for a, b in zip(eager, fused, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_compiled_kernels_switch_off_on_a_mismatch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kernel whose first call differs from the eager bits is dropped, with a warning, and the
+    draw still gives the eager numbers."""
+    from genproto import _streams_compiled as compiled
+
+    monkeypatch.setattr(streams, "_CPU_BLOCK_WORDS", 1 << 15)
+    monkeypatch.setattr(compiled, "_failed", False)
+    monkeypatch.setattr(compiled, "_checked", set())
+
+    def wrong(*args: object) -> tuple[torch.Tensor, ...]:
+        angle, radius_u = compiled._normal_bits(*args)  # type: ignore[arg-type]
+        return angle, radius_u * 0.5
+
+    monkeypatch.setattr(compiled, "_kernels", {"normal": wrong})
+    monkeypatch.setenv(compiled.ENV, "1")
+    with pytest.warns(RuntimeWarning, match="does not reproduce the eager bits"):
+        got = KeyedStreams.for_range(5, 0, 1024).normal(64)
+    assert compiled._failed
+    monkeypatch.setenv(compiled.ENV, "0")
+    assert torch.equal(got, KeyedStreams.for_range(5, 0, 1024).normal(64))
