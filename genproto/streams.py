@@ -215,7 +215,7 @@ def _sample_keys(family: int, indices: torch.Tensor) -> tuple[torch.Tensor, torc
 # whose per-call cost is about a third of torch's at a few hundred words. Only integer work moves
 # here; every float operation stays in torch, so no conversion can differ.
 
-_NUMPY_MAX_WORDS = 1 << 13  # CPU draws and key derivations of at most this many words use numpy
+_NUMPY_MAX_WORDS = 1 << 13  # CPU draws of at most this many words (B x count) use numpy
 _U_GOLDEN, _U_MIX1, _U_MIX2 = np.uint64(_GOLDEN), np.uint64(_MIX1), np.uint64(_MIX2)
 _U_SHIFTS = (np.uint64(30), np.uint64(27), np.uint64(31))
 
@@ -264,8 +264,9 @@ def _words_np(keys: torch.Tensor, gammas: torch.Tensor, start: int, count: int) 
 
 
 def _keys_of(family: int, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample (key, gamma) of ``indices``: numpy for small CPU batches, else torch."""
-    if indices.device.type == "cpu" and indices.numel() <= _NUMPY_MAX_WORDS:
+    """Per-sample (key, gamma) of ``indices``: numpy on the CPU (3.5x faster than torch at
+    65,536 indices, 4x at 1,024: a third of the passes, no masking), torch elsewhere."""
+    if indices.device.type == "cpu":
         return _sample_keys_np(family, indices.numpy().view(np.uint64))
     return _sample_keys(family, indices)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -165,6 +166,11 @@ def test_numpy_and_torch_paths_give_the_same_keys_and_draws(
     large = everything()
     for a, b in zip(small, large, strict=True):
         assert torch.equal(a, b)
+    family = streams._family_key(123, ("a",))
+    by_numpy = streams._sample_keys_np(family, indices.numpy().view(np.uint64))
+    by_torch = streams._sample_keys(family, indices)
+    assert torch.equal(by_numpy[0], by_torch[0])
+    assert torch.equal(by_numpy[1], by_torch[1])
 
 
 def test_categorical_is_argmax_of_logits_plus_gumbel() -> None:
