@@ -49,6 +49,17 @@ size or on another sample's values. Use :meth:`KeyedStreams.fork` for an indepen
 ``'likelihood'`` vs ``'sample'``) so that adding a draw in one family does not shift another, and
 :meth:`KeyedStreams.select` to draw for part of the batch (it shares, and advances, the position).
 
+How the numbers are computed (none of it changes a number; tests/test_streams_bits.py restates
+the conversions plainly and compares bit for bit). On the CPU, draws of up to 8,192 words and all
+key derivations do their integer work with numpy's uint64 (logical shifts, a third of torch's
+per-call cost); larger draws run in blocks of 2^17 words through two per-thread buffers and write
+each block's values straight into the result. Every float operation (log, sqrt, sin, cos,
+log1p) is torch's eager one, whose results are what version 1 means. ``GENPROTO_STREAMS_COMPILE=1``
+fuses the integer work of float32 normal and uniform blocks with torch.compile
+(:mod:`genproto._streams_compiled`: opt-in because the first compile costs seconds; checked
+against the eager bits on first use). benchmarks/bench_streams.py measures all of it against
+``torch.randn``/``torch.rand`` and a torch Gumbel-max.
+
 The streams need int64 addition and multiplication to wrap mod 2^64. torch does so on CPU and
 CUDA, but C++ does not promise it, so each device is checked once, before its first use, against a
 pure-Python reference (:func:`selftest`, a few milliseconds). Nothing here reads or changes
