@@ -148,11 +148,12 @@ class KVCache:
                  device: torch.device, dtype: torch.dtype = torch.float32,
                  decoder: Decoder | None = None) -> None:
         shape = (layers, 2, batch, heads, PIXELS, head_dim)
-        self.kv = torch.zeros(shape, device=device, dtype=dtype)  # (L, 2, B, H, 64, D)
+        self.kv = torch.empty(shape, device=device, dtype=dtype)  # (L, 2, B, H, 64, D)
         self.k = self.kv[:, 0]  # (L, B, H, 64, D)
         self.v = self.kv[:, 1]  # (L, B, H, 64, D)
         self.length = 0
         self.decoder = decoder
+        self.probs: torch.Tensor | None = None  # the decoder's zero-padded attention weights
 
 
 class StreamDropout:
@@ -300,9 +301,11 @@ class Decoder:
     ``D`` is a power of four, as the shipped ``D = 16``; otherwise within a rounding); the new
     keys and values go into the preallocated cache with one copy; attention of the single
     query over the ``t + 1`` cached positions is two batched matrix products and a softmax, no
-    mask. Built from the network's current weights once per ``sample_batch``; the network
-    uses it for one-token calls on a cache made with ``net.new_cache(..., decoder=...)``, so
-    every step is still one counted call of the network.
+    mask (the weighted sum padded with zero weights over zero values to at least
+    ``400 / D`` positions, where torch's CPU ``bmm`` switches from a plain loop to the BLAS).
+    Built from the network's current weights once per ``sample_batch``; the network uses it
+    for one-token calls on a cache made with ``net.new_cache(..., decoder=...)``, so every
+    step is still one counted call of the network.
     """
 
     def __init__(self, net: PixelTransformer) -> None:
@@ -324,6 +327,10 @@ class Decoder:
             ))
         self.final = (net.ln_f.weight, net.ln_f.bias, net.ln_f.eps, net.head.weight,
                       net.head.bias)
+        # torch's CPU bmm multiplies matrices of fewer than 400 multiply-adds in a plain loop
+        # (measured 3-8x slower than its BLAS call for the (1 x keys) @ (keys x D) weighted
+        # sum); padding the weights with zeros to 400 / D keys takes the BLAS path.
+        self.padded_keys = min(PIXELS, -(-400 // (C // H)))
 
     def step(self, token: torch.Tensor, cache: KVCache) -> torch.Tensor:
         """Level logits ``(B, 17)`` of the token ``(B,)`` at position ``cache.length``; writes
@@ -331,6 +338,11 @@ class Decoder:
         B, C, H = token.shape[0], self.width, self.heads
         D, t, shape = C // H, cache.length, (C,)
         kv = cache.kv  # (L, 2, B, H, 64, D)
+        keys = self.padded_keys
+        if cache.probs is None:  # a fresh cache: zero the padding's values and weights
+            kv[:, 1, :, :, :keys] = 0.0
+            cache.probs = torch.zeros(B * H, 1, keys, device=kv.device)
+        padded = cache.probs  # (BH, 1, keys): weights 0 past position t
         x = self.table[token, t]  # (B, C) token + position embedding
         for layer, (w1, b1, eps1, wqkv, bqkv, wo, bo, w2, b2, eps2, wu, bu, wd, bd) in \
                 enumerate(self.blocks):
@@ -341,6 +353,9 @@ class Decoder:
             k = kv[layer, 0, :, :, :t + 1].reshape(B * H, t + 1, D)  # (BH, t+1, D) a view
             v = kv[layer, 1, :, :, :t + 1].reshape(B * H, t + 1, D)  # (BH, t+1, D) a view
             att = torch.bmm(q, k.transpose(1, 2)).softmax(dim=-1)  # (BH, 1, t+1)
+            if t + 1 < keys:  # pad to `keys` positions of weight 0 (their values are 0)
+                padded[:, :, :t + 1] = att
+                att, v = padded, kv[layer, 1, :, :, :keys].reshape(B * H, keys, D)
             x = x + F.linear(torch.bmm(att, v).view(B, C), wo, bo)  # (B, C)
             # 2. x + mlp(ln2(x))
             h = F.gelu(F.linear(F.layer_norm(x, shape, w2, b2, eps2), wu, bu))  # (B, 4C)
