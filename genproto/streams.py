@@ -123,9 +123,11 @@ def _cpu_workspace(words: int) -> torch.Tensor:
     """A flat int64 CPU buffer of at least ``words`` words, kept per thread between draws.
 
     Fresh buffers of a MiB or more come from ``mmap`` and fault every page in on each draw,
-    which cost as much as the draw itself at 4,096 x 64 normals; the block size bounds this
-    buffer (2 x ``_CPU_BLOCK_WORDS`` words at most).
+    which cost as much as the draw itself at 4,096 x 64 normals. Only buffers of at most
+    2 x ``_CPU_BLOCK_WORDS`` words (2 MiB) are kept; longer rows get a fresh one.
     """
+    if words > 2 * _CPU_BLOCK_WORDS:  # rows longer than a block: not kept
+        return torch.empty(words, dtype=torch.int64)
     buffer: torch.Tensor | None = getattr(_WORKSPACE, "buffer", None)
     if buffer is None or buffer.numel() < words:
         buffer = torch.empty(max(words, 1), dtype=torch.int64)
@@ -135,7 +137,7 @@ def _cpu_workspace(words: int) -> torch.Tensor:
 
 def _float_scratch(size: int, device: torch.device) -> torch.Tensor:
     """A float32 buffer of ``size`` values for use inside one converter call (cached on the CPU)."""
-    if device.type != "cpu":
+    if device.type != "cpu" or size > 2 * _CPU_BLOCK_WORDS:
         return torch.empty(size, dtype=torch.float32, device=device)
     buffer: torch.Tensor | None = getattr(_WORKSPACE, "floats", None)
     if buffer is None or buffer.numel() < size:

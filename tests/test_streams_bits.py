@@ -230,3 +230,15 @@ def test_compiled_kernels_switch_off_on_a_mismatch(monkeypatch: pytest.MonkeyPat
     assert compiled._failed
     monkeypatch.setenv(compiled.ENV, "0")
     assert torch.equal(got, KeyedStreams.for_range(5, 0, 1024).normal(64))
+
+
+def test_rows_longer_than_a_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row of more words than a block: one row a block, buffers not kept; same numbers."""
+    monkeypatch.setattr(streams, "_CPU_BLOCK_WORDS", 16)
+    monkeypatch.setattr(streams, "_NUMPY_MAX_WORDS", 0)
+    kept = torch.empty(8, dtype=torch.int64)
+    monkeypatch.setattr(streams._WORKSPACE, "buffer", kept, raising=False)
+    s = KeyedStreams.for_range(3, 0, 40)
+    words = KeyedStreams.for_range(3, 0, 40).words(50)
+    assert torch.equal(s.normal(100), plain_normal(words, 100, torch.float32))
+    assert streams._WORKSPACE.buffer is kept  # not replaced by a 100-word one
