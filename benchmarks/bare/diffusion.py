@@ -12,8 +12,8 @@ Three configurations, each at its default sample options:
 The loops do what a user writing the sampler over ``model.net`` would do, with the two things
 the plugin does so that sample i depends only on (seed, i) bit for bit: the time embedding is
 computed once per batch on the K timesteps (every row of a step shares it), and a denoiser
-call of fewer than 8 rows is padded with copies of its first row (CPU matrix kernels round a
-batch of one or two rows differently from a larger one).
+call is padded to a multiple of 8 rows with copies of its first row (CPU matrix kernels round
+a call of a few rows differently from a large one).
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from genproto_diffusion.model import (
     CLASSES,
     DEFAULT_GUIDANCE,
     DEFAULT_STEPS,
-    MIN_ROWS,
     Denoiser,
     Diffusion,
+    padded_rows,
 )
 from genproto_diffusion.names import DEFAULT_STEPS as NAMES_STEPS
 from genproto_diffusion.names import LENGTH, MASK, NamesDiffusion, canonical
@@ -63,7 +63,7 @@ def ddim_batch(model: Diffusion, streams: KeyedStreams, condition: Tensor | None
     b = x.shape[0]
     guided = condition is not None and net.label is not None
     rows = 2 * b if guided else b
-    padded = max(rows, MIN_ROWS)
+    padded = padded_rows(rows)
     time = net.time_embedding(torch.tensor(taus, dtype=torch.float32))  # (K, H)
     labels = None
     if condition is not None and net.label is not None:  # guided

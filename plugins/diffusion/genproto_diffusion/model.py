@@ -67,6 +67,7 @@ __all__ = [
     "build",
     "capabilities",
     "cosine_schedule",
+    "padded_rows",
 ]
 
 CLASSES = 10  # digit classes; the label embedding has one more row, the null class
@@ -77,9 +78,22 @@ TOY_SCALE = 2.0  # toy 2-D data are divided by this before the diffusion
 #: Training steps of a toy density that needs more than the default 6,000: the 5x5 grid's sharp
 #: modes (std 0.05 after the scaling) reach precision 0.84 at 18,000 steps against 0.64 at 6,000.
 TOY_TRAIN_STEPS: dict[str, int] = {"grid25": 18_000}
-MIN_ROWS = 8  # rows of every denoiser call when sampling (see Diffusion._step_eps)
+#: Every sampling call of the denoiser (and the time MLP's once-a-batch call) has a multiple of
+#: this many rows, padding included: see :func:`padded_rows`.
+MIN_ROWS = 8
 MIN_TOY_ROWS = MIN_ROWS  # rows of every toy denoiser call, likelihoods too (ToyDiffusion.eps)
-MIN_TIME_ROWS = 8  # rows of every precomputed time embedding (see Denoiser.time_embedding)
+
+
+def padded_rows(rows: int) -> int:
+    """``rows`` rounded up to a multiple of :data:`MIN_ROWS` (at least one multiple).
+
+    CPU matrix kernels (MKL sgemm, measured on AVX2 with 1 to 32 threads) give a row other
+    bits in a call of a few rows than in a large one: 1-3 rows with one thread; with more
+    threads also 5-7, 9-11 and, at 16-32 threads, some rows counts up to 51 -- never a multiple
+    of 4. A call padded to a multiple of 8 computes each row as a large batch does, so every
+    batch size gives the same floats bit for bit, at a cost of at most 7 rows a call.
+    """
+    return max(MIN_ROWS, -(-rows // MIN_ROWS) * MIN_ROWS)
 OBJECTIVE = "noise-prediction MSE at uniform timesteps (Ho et al. 2020), cosine schedule"
 
 
@@ -189,13 +203,13 @@ class Denoiser(nn.Module):
         """The time MLP on the sinusoidal embedding of timesteps ``t`` (K,). (K, H)
 
         A sampler steps every row through the same timesteps, so it computes this once per
-        batch for its K steps (at least :data:`MIN_TIME_ROWS` rows, so that the matrix
-        kernels and their rounding are the ones of a larger batch) and passes a row of it
-        to :meth:`forward` as ``embedding``.
+        batch for its K steps (padded to :func:`padded_rows` rows, so that the matrix
+        kernels and their rounding are the ones of a large batch) and passes a row of it to
+        :meth:`forward` as ``embedding``.
         """
         k = t.shape[0]
-        if k < MIN_TIME_ROWS:
-            t = torch.cat([t, t.new_zeros(MIN_TIME_ROWS - k)])
+        if padded_rows(k) > k:
+            t = torch.cat([t, t.new_zeros(padded_rows(k) - k)])
         out: Tensor = self.time(timestep_embedding(t, self.hidden))[:k]
         return out
 
@@ -356,12 +370,12 @@ class Diffusion(Model):
         Every row of a step has the same timestep and every step the same labels, so the time
         MLP runs once per batch on the K timesteps (:meth:`Denoiser.time_embedding`) and the
         label embedding once on the (guided: conditional then null) labels; a step then adds
-        a row of the one to the other and runs the residual blocks. Calls are padded to
-        :data:`MIN_ROWS` rows (copies of the first row): CPU matrix kernels round a batch of
-        one or two rows differently from a larger one, and padded, every batch size gives the
-        same floats bit for bit (padding is never counted: the sampler counts a call's rows
-        up to the batch's). A denoiser that is not a :class:`Denoiser` goes through
-        :meth:`eps` unchanged.
+        a row of the one to the other and runs the residual blocks. Calls are padded to a
+        multiple of 8 rows with copies of the first row (:func:`padded_rows`): CPU matrix
+        kernels round a call of a few rows differently from a large one, and padded, every
+        batch size gives the same floats bit for bit (padding is never counted: the sampler
+        counts a call's rows up to the batch's). A denoiser that is not a :class:`Denoiser`
+        goes through :meth:`eps` unchanged.
         """
         dev, net = self.device, self.net
         if not isinstance(net, Denoiser):
@@ -369,7 +383,7 @@ class Diffusion(Model):
                                          condition, guidance)
         guided = condition is not None and guidance != 1.0 and net.label is not None
         rows = 2 * b if guided else b
-        pad = max(MIN_ROWS - rows, 0)
+        pad = padded_rows(rows) - rows
         time = net.time_embedding(torch.tensor(taus, dtype=torch.float32, device=dev))  # (K, H)
         labels = None
         if condition is not None and net.label is not None:
@@ -718,17 +732,18 @@ class ToyDiffusion(Diffusion):
         return load_toy2d(self.dataset, n=20_000, seed=0)
 
     def eps(self, x: Tensor, t: Tensor, condition: Tensor | None, guidance: float = 1.0) -> Tensor:
-        """eps_theta on at least :data:`MIN_TOY_ROWS` rows (zeros pad a smaller batch).
+        """eps_theta on :func:`padded_rows` rows (zeros pad the batch).
 
-        CPU matrix products take another kernel for a batch of one or two rows than for more,
-        and 50 DDIM steps on the sharp grid25 modes amplify that rounding difference to 4e-3
-        (1 and 2 rows against 300); padded, every batch size gives the same samples bit for bit.
-        The sampler counts a call's rows up to the batch's, so padding is never counted.
+        CPU matrix products take another kernel for a call of a few rows than for a large one,
+        and 50 DDIM steps on the sharp grid25 modes amplified that rounding difference to 4e-3
+        (1 and 2 rows against 300). The sampler pads its own calls (:meth:`Diffusion._step_eps`);
+        this pads the others (:meth:`score`, the bound's reverse means). A call's rows are
+        counted up to the batch's, so padding is never counted.
         """
         rows = x.shape[0]
-        if rows >= MIN_TOY_ROWS or condition is not None:
+        pad = padded_rows(rows) - rows
+        if not pad or condition is not None:
             return super().eps(x, t, condition, guidance)
-        pad = MIN_TOY_ROWS - rows
         padded = super().eps(torch.cat([x, x.new_zeros(pad, *x.shape[1:])]),
                              torch.cat([t, t.new_zeros(pad)]), condition, guidance)
         return padded[:rows]
