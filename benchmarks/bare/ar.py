@@ -2,8 +2,8 @@
 
 * digits (:class:`~genproto_ar.model.PixelAR`): the Gumbel numbers of all 64 pixels in one keyed
   draw, then 64 one-token steps of the network's decoder over a cache, in passes of
-  ``DECODE_ROWS`` rows, each pixel ``argmax(logits + g)``. The decoder's step is called
-  directly (no module call, no hooks).
+  ``DECODE_ROWS`` rows, each pixel ``argmax(logits + g)``. Each step calls the network as a
+  user would, ``net(tokens, cache)`` (a cache that carries the decoder takes its step).
 * names (:class:`~genproto_ar.names.NamesAR`): the GRU one character a step on the rows still
   running, a keyed Gumbel-max draw from those rows' streams, rows leaving at their stop.
 * toy 2-D points (:class:`~genproto_ar.points.PointsAR`): x1 from p(x1), then x2 from
@@ -38,8 +38,7 @@ def _digits(model: PixelAR, streams: KeyedStreams, condition: torch.Tensor) -> t
         cache = model.net.new_cache(stop - start, model.device, decoder=decoder)
         token = condition[start:stop] + LEVELS  # (R,) the class token
         for t in range(PIXELS):
-            logits = decoder.step(token, cache)  # (R, 17)
-            cache.length += 1
+            logits = model.net(token.unsqueeze(1), cache)[:, -1]  # (R, 17)
             token = (logits + noise[start:stop, t]).argmax(dim=-1)  # (R,)
             out[start:stop, t] = token
     return out.view(B, 8, 8)
