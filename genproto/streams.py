@@ -50,7 +50,7 @@ size or on another sample's values. Use :meth:`KeyedStreams.fork` for an indepen
 :meth:`KeyedStreams.select` to draw for part of the batch (it shares, and advances, the position).
 
 How the numbers are computed (none of it changes a number; tests/test_streams_bits.py restates
-the conversions plainly and compares bit for bit). On the CPU, draws of up to 8,192 words and all
+the conversions plainly and compares bit for bit). On the CPU, draws of up to 32,768 words and all
 key derivations do their integer work with numpy's uint64 (logical shifts, a third of torch's
 per-call cost); larger draws run in blocks of 2^17 words through two per-thread buffers and write
 each block's values straight into the result. Every float operation (log, sqrt, sin, cos,
@@ -229,7 +229,9 @@ def _sample_keys(family: int, indices: torch.Tensor) -> tuple[torch.Tensor, torc
 # whose per-call cost is about a third of torch's at a few hundred words. Only integer work moves
 # here; every float operation stays in torch, so no conversion can differ.
 
-_NUMPY_MAX_WORDS = 1 << 13  # CPU draws of at most this many words (B x count) use numpy
+_NUMPY_MAX_WORDS = 1 << 15  # CPU draws of at most this many words (B x count) use numpy:
+# faster than torch below it with 1 and 2 threads (1,024 x 64 normals 315 -> 268 us, 1 thread),
+# slower above it with 2 (2,048 x 64: 341 -> 384 us)
 _U_GOLDEN, _U_MIX1, _U_MIX2 = np.uint64(_GOLDEN), np.uint64(_MIX1), np.uint64(_MIX2)
 _U_SHIFTS = (np.uint64(30), np.uint64(27), np.uint64(31))
 
@@ -887,7 +889,10 @@ class KeyedStreams:
             scratch = torch.empty(batch, count, dtype=torch.int64, device=self._device)
             _words_at(self._keys, self._gammas, start, count, scratch, words)
             return convert(words, scratch).reshape(batch, *shape)
-        if batch * count <= _NUMPY_MAX_WORDS:
+        compiled = (
+            fused is not None and batch * count >= _compiled.MIN_WORDS and _compiled.enabled()
+        )
+        if batch * count <= _NUMPY_MAX_WORDS and not compiled:
             words = _words_np(self._keys, self._gammas, start, count)
             return convert(words, torch.empty_like(words)).reshape(batch, *shape)
         block = min(batch, max(1, _CPU_BLOCK_WORDS // max(count, 1)))

@@ -83,13 +83,16 @@ def words_per_row(kind: str, n: int, dtype: torch.dtype) -> int:
     return -(-n // 2)
 
 
+@pytest.mark.parametrize("numpy_max", [streams._NUMPY_MAX_WORDS, 0])
 @pytest.mark.parametrize("block", [streams._CPU_BLOCK_WORDS, 40, 7])
 @pytest.mark.parametrize("batch", [1, 5, 13])
 def test_fast_path_matches_the_plain_definition(
-    monkeypatch: pytest.MonkeyPatch, block: int, batch: int
+    monkeypatch: pytest.MonkeyPatch, block: int, batch: int, numpy_max: int
 ) -> None:
-    """Every float kind, dtype and odd/even size, one after another on one family."""
+    """Every float kind, dtype and odd/even size, one after another on one family; small draws
+    through numpy (the default) and through torch's blocks (``numpy_max=0``)."""
     monkeypatch.setattr(streams, "_CPU_BLOCK_WORDS", block)
+    monkeypatch.setattr(streams, "_NUMPY_MAX_WORDS", numpy_max)
     seed, start = 2024, 3
     s = KeyedStreams.for_range(seed, start, start + batch)
     position = 0
@@ -110,13 +113,15 @@ def test_fast_path_matches_the_plain_definition(
                 assert torch.equal(got.view(torch.uint8), want.view(torch.uint8)), (kind, dtype, n)
 
 
+@pytest.mark.parametrize("numpy_max", [streams._NUMPY_MAX_WORDS, 0])
 @pytest.mark.parametrize("block", [streams._CPU_BLOCK_WORDS, 64])
 def test_big_draws_match_the_plain_definition_on_the_same_words(
-    monkeypatch: pytest.MonkeyPatch, block: int
+    monkeypatch: pytest.MonkeyPatch, block: int, numpy_max: int
 ) -> None:
     """A batch of 300 x 64 (many blocks at block=64): the fast path against the plain ops run
     on the words the streams themselves return (checked against the reference elsewhere)."""
     monkeypatch.setattr(streams, "_CPU_BLOCK_WORDS", block)
+    monkeypatch.setattr(streams, "_NUMPY_MAX_WORDS", numpy_max)
     for kind in ("normal", "uniform", "gumbel"):
         words = KeyedStreams.for_range(9, 0, 300).words(32)
         got = getattr(KeyedStreams.for_range(9, 0, 300), kind)(64)
@@ -125,8 +130,9 @@ def test_big_draws_match_the_plain_definition_on_the_same_words(
 
 def test_returned_words_survive_later_draws(monkeypatch: pytest.MonkeyPatch) -> None:
     """The per-thread buffers are reused: results must never alias them."""
-    for block in (streams._CPU_BLOCK_WORDS, 6):
+    for block, numpy_max in ((streams._CPU_BLOCK_WORDS, streams._NUMPY_MAX_WORDS), (6, 0)):
         monkeypatch.setattr(streams, "_CPU_BLOCK_WORDS", block)
+        monkeypatch.setattr(streams, "_NUMPY_MAX_WORDS", numpy_max)
         s = KeyedStreams.for_range(1, 0, 4)
         w = s.words(5)
         kept = w.clone()
