@@ -143,6 +143,8 @@ def _call_rows(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int | None:
     """The rows of a forward call: the leading dimension of its first tensor argument with
     a dimension (positional first, one level into a tuple or list, then keyword); ``None``
     when there is none (the call is taken to cover the whole batch)."""
+    if args and isinstance(args[0], torch.Tensor) and args[0].ndim:  # the common call
+        return int(args[0].shape[0])
     for value in (*args, *kwargs.values()):
         for item in value if isinstance(value, tuple | list) else (value,):
             if isinstance(item, torch.Tensor) and item.ndim:
@@ -398,11 +400,15 @@ def _plugin_call(model: BatchModel, method: str) -> Iterator[None]:
     except GenprotoError:
         raise
     except Exception as exc:
-        raise PluginError(
-            f"model {model.name!r}: {method} failed: {type(exc).__name__}: {exc}",
-            fix="This is a bug in the plugin (or an option it accepts but cannot handle); "
-            "report it to its authors",
-        ) from exc
+        raise _plugin_failed(model, method, exc) from exc
+
+
+def _plugin_failed(model: BatchModel, method: str, exc: Exception) -> PluginError:
+    return PluginError(
+        f"model {model.name!r}: {method} failed: {type(exc).__name__}: {exc}",
+        fix="This is a bug in the plugin (or an option it accepts but cannot handle); "
+        "report it to its authors",
+    )
 
 
 def _plugin_bug(model: BatchModel, what: str, allowed: str) -> PluginError:
@@ -421,15 +427,26 @@ def _checked_samples(model: BatchModel, out: Any, size: int) -> torch.Tensor:
     (beyond :attr:`~genproto.protocol.EventSpace.range_slack`; what is within it is
     clamped into the range), a sequence breaking its stop/pad rule (naming the row and
     position). A floating dtype other than the event's, and an integer dtype other
-    than the event's storage, are converted (documented in the protocol). One or two
-    reductions per batch.
+    than the event's storage, are converted (documented in the protocol). One
+    reduction per batch when all is well (:func:`_checked_values`).
     """
+    return _checked_batch(model, out, size, values=True)
+
+
+def _checked_batch(
+    model: BatchModel, out: Any, size: int, *, values: bool, first: int = 0
+) -> torch.Tensor:
+    """The per-batch half of :func:`_checked_samples`: type, shape and dtype (Python only),
+    and the values too when ``values`` is set or the batch needs converting (a conversion
+    could hide a bad value: level 300 wraps in uint8, 1e300 is inf in float32). With
+    ``values`` unset, the caller checks the values of the returned event-dtype batch later,
+    e.g. :func:`run` once over the whole output. Errors name rows counted from ``first``."""
     event = model.capabilities.event
     shape = (size, *event.shape)
     if not isinstance(out, torch.Tensor):
         raise _plugin_bug(model, f"sample_batch returned a {type(out).__name__}",
                           f"one torch.Tensor of shape {shape}")
-    if tuple(out.shape) != shape:
+    if out.shape != shape:
         raise _plugin_bug(
             model, f"sample_batch returned shape {tuple(out.shape)} for a batch of {size}",
             f"{shape}",
@@ -441,67 +458,113 @@ def _checked_samples(model: BatchModel, out: Any, size: int) -> torch.Tensor:
                 allowed=f"{event.dtype} levels",
                 fix="Round and convert the samples in sample_batch (a bug in the plugin)",
             )
-        if out.numel():
-            low, high = (int(v) for v in torch.aminmax(out))
-            levels = event.levels or 0
-            if low < 0 or high >= levels:
-                raise _plugin_bug(
-                    model, f"sample_batch returned level {low if low < 0 else high}",
-                    f"levels 0..{levels - 1}",
-                )
-            if event.is_sequence:
-                fault = first_misplaced(out, event)
-                if fault is not None:
-                    row, position, token, why = fault
-                    raise _plugin_bug(
-                        model, f"sample_batch returned token {token} at row {row}, position "
-                        f"{position}: {why}", sequence_rule(event),
-                    )
     elif not out.is_floating_point():
         raise PluginError(
             f"model {model.name!r}: sample_batch returned {out.dtype} for a continuous event",
             allowed=f"a floating tensor ({event.dtype}; other float dtypes are converted)",
             fix="Return floats from sample_batch (a bug in the plugin)",
         )
-    elif not bool(torch.isfinite(out).all()):
-        bad = "NaN" if bool(out.isnan().any()) else "infinity"
+    if out.dtype == event.dtype:
+        return _checked_values(model, out, first) if values else out
+    converted = _checked_values(model, out, first).to(event.dtype)  # checked before converting
+    if event.dtype.is_floating_point:  # and after: 1e300 is a float32 infinity
+        return _checked_values(model, converted, first)
+    return converted  # levels checked: they fit the storage
+
+
+def _checked_values(model: BatchModel, samples: torch.Tensor, first: int = 0) -> torch.Tensor:
+    """The values of a batch (or of a whole run's output) of the event's type: levels in
+    ``0..levels-1`` and the stop/pad rule of a sequence; finite values within the declared
+    range, those within the slack clamped into it (a new tensor only when one is outside).
+    Errors name the row, counted from ``first``.
+
+    All is checked with one reduction when all is well: ``aminmax`` for levels and ranges
+    (NaN propagates through it, and an infinity is outside any range), else a ``sum``, which
+    is finite only if every value is (an infinity or NaN stays in every partial sum; a
+    finite sum can overflow, which only sends the check to the exact ``isfinite`` pass).
+    ``isfinite(x).all()`` costs 5-35x as much (8 vs 1.4 us for 1,024 x 2, 99 vs 2.8 us for
+    1,024 x 64 on one CPU thread).
+    """
+    event = model.capabilities.event
+    if not samples.numel():
+        return samples
+    if not event.dtype.is_floating_point:
+        low, high = (int(v) for v in torch.aminmax(samples))
+        levels = event.levels or 0
+        if low < 0 or high >= levels:
+            raise _plugin_bug(
+                model, f"sample_batch returned level {low if low < 0 else high}",
+                f"levels 0..{levels - 1}",
+            )
+        if event.is_sequence:
+            fault = first_misplaced(samples, event)
+            if fault is not None:
+                row, position, token, why = fault
+                raise _plugin_bug(
+                    model, f"sample_batch returned token {token} at row {first + row}, "
+                    f"position {position}: {why}", sequence_rule(event),
+                )
+        return samples
+    if event.low is None and event.high is None:
+        if math.isfinite(float(samples.sum())):
+            return samples  # else only the exact pass below can tell
+    else:
+        smallest, largest = (float(v) for v in torch.aminmax(samples))
+        bottom = -math.inf if event.low is None else event.low
+        top = math.inf if event.high is None else event.high
+        if bottom <= smallest and largest <= top:  # False for NaN: on to the exact pass
+            return samples
+    if not bool(torch.isfinite(samples).all()):
+        bad = "NaN" if bool(samples.isnan().any()) else "infinity"
         raise _plugin_bug(model, f"sample_batch returned {bad}",
                           "finite values (a NaN or inf usually means an option out of the "
                           "model's working range, or a diverged network)")
-    samples: torch.Tensor = out if out.dtype == event.dtype else out.to(event.dtype)
     outside = range_fault(samples, event)
     if outside is not None:
         raise _plugin_bug(
-            model, f"sample_batch returned {outside[1]:g} (row {outside[0]}), outside the "
-            "declared range", range_text(event),
+            model, f"sample_batch returned {outside[1]:g} (row {first + outside[0]}), outside "
+            "the declared range", range_text(event),
         )
-    if event.low is not None or event.high is not None:
-        samples = samples.clamp(event.low, event.high)  # within the slack: into the range
-    return samples
+    if event.low is not None or event.high is not None:  # within the slack: into the range
+        return samples.clamp(event.low, event.high)
+    return samples  # a finite sum that overflowed
 
 
-def iter_chunks(model: BatchModel, p: Plan) -> Iterator[tuple[int, torch.Tensor]]:
+def iter_chunks(
+    model: BatchModel, p: Plan, *, check_values: bool = True
+) -> Iterator[tuple[int, torch.Tensor]]:
     """Yield ``(offset, samples)`` for consecutive batches of the plan.
 
     ``offset`` counts from the plan's first sample (0-based within the run);
-    the global index of row ``r`` of a chunk is ``p.start + offset + r``.
+    the global index of row ``r`` of a chunk is ``p.start + offset + r``; an error names
+    the row ``offset + r``, as :func:`run` names the row of its output.
+    ``check_values=False`` leaves the value check of chunks already in the event's dtype
+    to the caller (:func:`run` checks its whole output at once); a chunk is never yielded
+    with its type, shape or dtype unchecked.
     """
     spec = model.capabilities.condition
     marginal = spec is not None and spec.none_means is NoneMeans.MARGINAL
+    conditions, options, device = p.condition, p.options, p.device
+    sample_batch = model.sample_batch
     with _sampling_mode(model, p.precision), _progress(p.n, p.progress, model.name) as bar:
         for offset in range(0, p.n, p.batch_size):
             size = min(p.batch_size, p.n - offset)
             first = p.start + offset
-            streams = KeyedStreams.for_range(p.seed, first, first + size, device=p.device)
+            streams = KeyedStreams.for_range(p.seed, first, first + size, device=device)
             cond: BatchCondition = None  # unconditional, or the null condition
-            if p.condition is not None:
-                cond = batch_rows(p.condition, offset, offset + size)
+            if conditions is not None:
+                cond = batch_rows(conditions, offset, offset + size)
             elif marginal and spec is not None:
                 cond = _prior_classes(spec, streams)
-            with _plugin_call(model, "sample_batch"):
-                raw = model.sample_batch(streams, cond, **p.options)
-            out = _checked_samples(model, raw, size)
-            bar.update(size)
+            try:  # _plugin_call inlined: a context manager a batch costs ~2 us at batch 16
+                raw = sample_batch(streams, cond, **options)
+            except GenprotoError:
+                raise
+            except Exception as exc:
+                raise _plugin_failed(model, "sample_batch", exc) from exc
+            out = _checked_batch(model, raw, size, values=check_values, first=offset)
+            if p.progress:
+                bar.update(size)
             yield offset, out
 
 
@@ -690,9 +753,10 @@ def run(
     event = model.capabilities.event
     out = torch.empty((p.n, *event.shape), dtype=event.dtype, device=p.device)
     with EvaluationCounter(model.networks()) as counter:
-        for offset, chunk in iter_chunks(model, p):
+        for offset, chunk in iter_chunks(model, p, check_values=False):
             out[offset : offset + chunk.shape[0]] = chunk
             counter.settle(chunk.shape[0])
+    out = _checked_values(model, out)  # every batch's values at once: one reduction a run
     return SampleResult(out, p.seed, counter.evaluations_per_sample,
                         _provenance(model, p, condition), counter.peak_evaluations_per_sample)
 

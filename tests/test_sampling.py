@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 import torch
@@ -21,6 +22,7 @@ from genproto.errors import (
     OptionError,
     PluginError,
 )
+from genproto.protocol import EventSpace
 from genproto.streams import KeyedStreams
 
 
@@ -337,6 +339,91 @@ def test_non_finite_continuous_samples_are_a_plugin_error(poison: float, word: s
         walker.sample(4, seed=0)
     with pytest.raises(PluginError, match=word):
         list(walker.sample_iter(4, seed=0))
+
+
+class _PoisonRow(Walker):
+    """Puts ``poison`` into the one global row ``row`` (wherever the batches split)."""
+
+    row = 5
+    poison = float("nan")
+
+    def sample_batch(self, streams: KeyedStreams, condition: torch.Tensor | None,
+                     **options: Any) -> torch.Tensor:
+        x = super().sample_batch(streams, condition, **options)
+        hit = (streams.indices == self.row).nonzero()
+        if hit.numel():
+            x[int(hit[0, 0]), 1] = self.poison
+        return x
+
+
+@pytest.mark.parametrize("batch_size", [1, 4, 16])
+@pytest.mark.parametrize(("poison", "word"), [(float("nan"), "NaN"), (float("inf"), "infinity"),
+                                              (float("-inf"), "infinity")])
+def test_a_bad_value_in_any_batch_is_caught_by_run_and_by_streaming(
+        batch_size: int, poison: float, word: str) -> None:
+    # run() checks the values of its whole output at once; sample_iter checks each chunk
+    model = _PoisonRow()
+    model.poison = poison
+    with pytest.raises(PluginError, match=f"'walker'.*{word}"):
+        model.sample(12, seed=0, batch_size=batch_size)
+    chunks = model.sample_iter(12, seed=0, batch_size=batch_size)
+    for _ in range(5 // batch_size):  # the chunks before the bad row's come out unharmed
+        assert bool(torch.isfinite(next(chunks)).all())
+    with pytest.raises(PluginError, match=word):
+        next(chunks)
+
+
+class _Huge(Walker):
+    def sample_batch(self, streams: KeyedStreams, condition: torch.Tensor | None,
+                     **options: Any) -> torch.Tensor:
+        return torch.full((len(streams), 4), 3e38)
+
+
+def test_huge_finite_samples_whose_sum_overflows_are_not_an_error() -> None:
+    # the one-reduction check sums the batch: a float32 overflow must go to the exact check
+    x = _Huge().sample(8, seed=0, batch_size=4)
+    assert bool((x == 3e38).all())
+    assert all(bool((c == 3e38).all()) for c in _Huge().sample_iter(8, seed=0, batch_size=4))
+
+
+class _Ranged(_PoisonRow):
+    def __init__(self) -> None:
+        super().__init__()
+        self._capabilities = attrs.evolve(
+            self.capabilities, event=EventSpace.continuous((4,), low=-20.0, high=20.0))
+
+
+@pytest.mark.parametrize("batch_size", [1, 4, 16])
+def test_a_value_out_of_range_is_named_by_its_row_in_the_run(batch_size: int) -> None:
+    model = _Ranged()
+    model.poison = 50.0
+    with pytest.raises(PluginError, match=r"'walker'.*returned 50 \(row 5\), outside"):
+        model.sample(12, seed=0, batch_size=batch_size)
+    with pytest.raises(PluginError, match=r"returned 50 \(row 5\), outside"):
+        list(model.sample_iter(12, seed=0, batch_size=batch_size))
+    model.poison = 20.0001  # within the slack (2e-4): clamped, in run and streaming alike
+    whole = model.sample(12, seed=0, batch_size=batch_size)
+    assert float(whole[5, 1]) == 20.0
+    assert torch.equal(torch.cat(list(model.sample_iter(12, seed=0, batch_size=batch_size))),
+                       whole)
+
+
+def test_levels_too_large_for_the_storage_are_refused_before_conversion() -> None:
+    # a uint8 event given int64 level 300 must not see it wrap to 44 on conversion
+    class Bytes(Dice):
+        def __init__(self) -> None:
+            super().__init__()
+            self._capabilities = attrs.evolve(
+                self.capabilities, event=EventSpace.discrete((3,), 5, storage=torch.uint8))
+
+        def sample_batch(self, streams: KeyedStreams, condition: torch.Tensor | None,
+                         **options: Any) -> torch.Tensor:
+            x = super().sample_batch(streams, condition, **options)
+            x[0, 0] = 300
+            return x
+
+    with pytest.raises(PluginError, match="'dice'.*returned level 300"):
+        Bytes().sample(4, condition=0, seed=0)
 
 
 @pytest.mark.parametrize(

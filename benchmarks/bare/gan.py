@@ -22,5 +22,5 @@ def bare_batch(model: Model, streams: KeyedStreams, condition: Any) -> torch.Ten
     g = model.generator(z, condition)  # (B, D)
     if not model.digits:
         return g  # (B, 2) points
-    levels = torch.floor((g + 1) * (LEVELS / 2)).clamp(0, LEVELS - 1)  # the cell g lands in
-    return levels.to(torch.int64).view(-1, 8, 8)
+    levels = ((g + 1) * (LEVELS / 2)).to(torch.int64).clamp_(max=LEVELS - 1)  # g's cell
+    return levels.view(-1, 8, 8)

@@ -222,18 +222,24 @@ class GAN(Model):
         return streams.truncated_normal(truncation, self.latent_dim)
 
     def to_events(self, g: torch.Tensor) -> torch.Tensor:
-        """Generator output ``(B, D)`` to an event: levels (digits) or points (toy2d)."""
-        shape = (g.shape[0], *self.capabilities.event.shape)
+        """Generator output ``(B, D)`` to an event: levels (digits) or points (toy2d).
+
+        The level is the cell ``g`` lands in, ``floor((g + 1) 17 / 2)`` clamped to ``0..16``;
+        ``g >= -1`` (tanh), so the float-to-int conversion's truncation is that floor, and
+        one in-place clamp of the integers does the rest (3 passes over the batch, not 5).
+        """
         if not self.digits:
-            return g.reshape(shape)
-        levels = torch.floor((g + 1) * (LEVELS / 2)).clamp(0, LEVELS - 1)  # cell of g
-        return levels.to(torch.int64).reshape(shape)
+            return g  # (B, 2): the event's shape already
+        levels = ((g + 1) * (LEVELS / 2)).to(torch.int64).clamp_(max=LEVELS - 1)  # (B, 64)
+        return levels.view(-1, *DIGITS_EVENT.shape)  # (B, 8, 8)
 
     def sample_batch(
         self, streams: KeyedStreams, condition: torch.Tensor | None, **options: Any
     ) -> torch.Tensor:
         # 1. Latents from the samples' own streams (truncated when asked).
-        z = self.latents(streams, options.get("truncation"))  # (B, Z)
+        truncation = options.get("truncation")
+        z = (streams.normal(self.latent_dim) if truncation is None
+             else streams.truncated_normal(truncation, self.latent_dim))  # (B, Z)
         # 2. One pass of the EMA generator, then back to the event space.
         return self.to_events(self.generator(z, condition))  # (B, 8, 8) levels
 

@@ -265,8 +265,10 @@ class VAE(Model):
     def sample_batch(
         self, streams: KeyedStreams, condition: torch.Tensor | None, **options: Any
     ) -> torch.Tensor:
-        # 1. z ~ N(0, s^2 I) from each sample's stream
-        z = options["latent_scale"] * streams.normal(self.latent_dim).to(self.device)  # (B, d)
+        # 1. z ~ N(0, s^2 I) from each sample's stream (s = 1, the default, costs no pass)
+        z = streams.normal(self.latent_dim).to(self.device)  # (B, d)
+        if options["latent_scale"] != 1.0:
+            z = options["latent_scale"] * z
         # 2. one decoder pass, and the events it describes
         return self.decode_batch(z, condition, streams, output=options["output"])
 

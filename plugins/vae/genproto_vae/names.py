@@ -223,7 +223,9 @@ class NamesVAE(NamesCodec, Model):
                      **options: Any) -> torch.Tensor:
         onehot = self._onehot(condition)
         # 1. z ~ N(0, s^2 I) from each sample's stream
-        z = options["latent_scale"] * streams.normal(self.latent_dim).to(self.device)  # (B, d)
+        z = streams.normal(self.latent_dim).to(self.device)  # (B, d)
+        if options["latent_scale"] != 1.0:  # s = 1, the default, costs no pass
+            z = options["latent_scale"] * z
         # 2. the decoder, one token at a time, on the rows still running
         return self._generate(z, onehot, streams.fork("tokens"), options["output"] == "mode")
 
