@@ -64,7 +64,7 @@ def test_ode_estimate_is_not_below_the_bound_beyond_its_error(
     assert float(diff.mean()) > -4.5 * stderr, (float(diff.mean()), stderr)
 
 
-def test_samples_are_the_requested_digits_in_50_steps(vdm: genproto.Model) -> None:
+def test_samples_are_the_requested_digits_in_the_default_25_steps(vdm: genproto.Model) -> None:
     labels = torch.arange(300) % 10
     samples = vdm.sample(300, condition=labels, seed=0)
     assert samples.shape == (300, 8, 8)
