@@ -63,6 +63,21 @@ def cuda_time(fn: Callable[[], object], repeats: int = 5) -> float:
     return statistics.median(times)
 
 
+def graphed_timing(body: Callable[[], torch.Tensor]) -> tuple[float, float, torch.Tensor]:
+    """Seconds of ``body`` eager and replayed from a captured CUDA graph, and the graph's
+    output (warmed up on a side stream first, as capture requires)."""
+    eager = cuda_time(body, 3)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        body()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        captured = body()
+    return eager, cuda_time(graph.replay, 3), captured
+
+
 def _guarded(name: str, fn: Callable[[], object]) -> object:
     """``fn()``, or a one-line note of why it could not run (the rest of the check goes on)."""
     try:
@@ -197,16 +212,7 @@ def _diffusion_matmul(dev: torch.device, peak: float) -> object:
                 return bare_diffusion.bare_batch(model, KeyedStreams(0, static, device=dev),
                                                  values)
 
-            eager = cuda_time(body, 3)
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                body()
-            torch.cuda.current_stream().wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                captured = body()
-            graphed = cuda_time(graph.replay, 3)
+            eager, graphed, captured = graphed_timing(body)
             out["graph_equal_to_eager"] = bool(torch.equal(captured, body()))
         out["bare_loop_eager_samples_per_s"] = b / eager
         out["bare_loop_graph_samples_per_s"] = b / graphed
@@ -283,16 +289,7 @@ def main() -> None:
         def body() -> torch.Tensor:
             return den.loop(KeyedStreams(0, static_idx, device=dev), 50)
 
-        eager = cuda_time(body, 3)
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            body()
-        torch.cuda.current_stream().wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            out = body()
-        graphed = cuda_time(graph.replay, 3)
+        eager, graphed, out = graphed_timing(body)
         res["graph_equal_to_eager"] = bool(torch.allclose(out, body(), atol=1e-5))
     res["denoise50_eager_samples_per_s"] = b / eager
     res["denoise50_graph_samples_per_s"] = b / graphed
