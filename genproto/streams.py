@@ -130,7 +130,8 @@ def _cpu_workspace(words: int) -> torch.Tensor:
         return torch.empty(words, dtype=torch.int64)
     buffer: torch.Tensor | None = getattr(_WORKSPACE, "buffer", None)
     if buffer is None or buffer.numel() < words:
-        buffer = torch.empty(max(words, 1), dtype=torch.int64)
+        with torch.inference_mode(False):  # a normal tensor: writable in and out of the mode
+            buffer = torch.empty(max(words, 1), dtype=torch.int64)
         _WORKSPACE.buffer = buffer
     return buffer[:words]
 
@@ -141,7 +142,8 @@ def _float_scratch(size: int, device: torch.device) -> torch.Tensor:
         return torch.empty(size, dtype=torch.float32, device=device)
     buffer: torch.Tensor | None = getattr(_WORKSPACE, "floats", None)
     if buffer is None or buffer.numel() < size:
-        buffer = torch.empty(max(size, 1), dtype=torch.float32)
+        with torch.inference_mode(False):  # as in _cpu_workspace
+            buffer = torch.empty(max(size, 1), dtype=torch.float32)
         _WORKSPACE.floats = buffer
     return buffer[:size]
 

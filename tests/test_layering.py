@@ -20,7 +20,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
     frozenset(layer.split())
     for layer in (
         "protocol errors",
-        "streams distributions",
+        "streams _streams_compiled distributions",
         "validation conditions options _atomic checkpoint data local_folder",
         "sampling",
         "model training",

@@ -11,6 +11,7 @@ block sizes that exercise one block, many blocks and a short last block.
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -143,6 +144,35 @@ def test_returned_words_survive_later_draws(monkeypatch: pytest.MonkeyPatch) -> 
         s.randint(9, 12)
         assert torch.equal(w, kept)
         assert torch.equal(u, kept_u)
+
+
+def test_buffers_made_in_inference_mode_still_serve_draws_outside_it() -> None:
+    """A thread whose first draws run under ``torch.inference_mode`` (as every sampling run's do)
+    must still draw outside it afterwards: its kept buffers must be normal tensors, since an
+    inference tensor cannot be written outside the mode (the bug CI caught: a training step
+    after a sampling run raised RuntimeError). 4,096 x 64 takes the torch path (over 2^15 words)."""
+    want = {kind: KeyedStreams.for_range(4, 0, 4096).__getattribute__(kind)(64)
+            for kind in ("normal", "uniform", "words")}
+    got: dict[str, torch.Tensor] = {}
+    failures: list[BaseException] = []
+
+    def fresh_thread() -> None:  # new thread-local buffers, first made inside the mode
+        try:
+            with torch.inference_mode():
+                for kind in want:
+                    KeyedStreams.for_range(4, 0, 4096).__getattribute__(kind)(64)
+            for kind in want:
+                got[kind] = KeyedStreams.for_range(4, 0, 4096).__getattribute__(kind)(64)
+        except BaseException as exc:
+            failures.append(exc)
+
+    worker = threading.Thread(target=fresh_thread)
+    worker.start()
+    worker.join()
+    assert not failures, failures
+    for kind, value in want.items():
+        assert torch.equal(got[kind], value), kind
+        assert not got[kind].is_inference()
 
 
 def test_converters_leave_the_words_alone() -> None:
