@@ -124,9 +124,13 @@ class VDM(Model):
             parts = _Parts(Denoiser(64, hidden, blocks, CLASSES, dropout=dropout,
                                     outputs=LEVELS, local=local), LearnedSchedule())
         self.net = parts
-        self.values = torch.linspace(-1.0, 1.0, LEVELS, dtype=torch.float64)  # level k -> v_k
         self._settings: TrainSettings | None = None
         self._optimizer: torch.optim.Optimizer | None = None
+
+    @property
+    def values(self) -> Tensor:
+        """The levels' values ``v_k`` in the diffusion's units, float64 (the network's buffer)."""
+        return self.net.values.double()
 
     def networks(self) -> Mapping[str, nn.Module]:
         return {"denoiser": self.net}
@@ -157,31 +161,39 @@ class VDM(Model):
     def bytes_per_sample(self, **options: Any) -> int:
         return 64 * 1024
 
+    def _ancestral_steps(self, steps: int
+                         ) -> tuple[Tensor, list[tuple[float, float, float, float, float]]]:
+        """gamma on the grid ``t = i / steps`` (float64, on the device) and, for ``i = steps ..
+        1``, the Python floats of one ancestral step ``t -> s = t - 1/steps`` (VDM appendix
+        A.4): ``(sigma_t, alpha_t)`` for ``x_hat = (z - sigma_t eps) / alpha_t``, and ``q(z_s |
+        z_t, x_hat) = N(keep z + take x_hat, std^2)`` with ``alpha_{t|s} = alpha_t / alpha_s``,
+        ``sigma_{t|s}^2 = sigma_t^2 - alpha_{t|s}^2 sigma_s^2``. Computed once a batch, so the
+        step loop reads no tensor element."""
+        t = torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64, device=self.device)
+        gamma = self.net.schedule(t.float())[0].double()
+        a2, s2 = torch.sigmoid(-gamma).tolist(), torch.sigmoid(gamma).tolist()
+        table = []
+        for i in range(steps, 0, -1):
+            a_ts2 = a2[i] / a2[i - 1]
+            var_ts = s2[i] - a_ts2 * s2[i - 1]
+            table.append((math.sqrt(s2[i]), math.sqrt(a2[i]), math.sqrt(a_ts2) * s2[i - 1] / s2[i],
+                          math.sqrt(a2[i - 1]) * var_ts / s2[i],
+                          math.sqrt(max(var_ts * s2[i - 1] / s2[i], 0.0))))
+        return gamma, table
+
     def sample_batch(self, streams: KeyedStreams, condition: Tensor | None,
                      **options: Any) -> Tensor:
         steps, w = int(options["steps"]), float(options["guidance"])
         dev = self.device
-        t = torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64, device=dev)
-        gamma, _ = self.net.schedule(t.float())
-        gamma = gamma.double()
-        alpha2, sigma2 = torch.sigmoid(-gamma), torch.sigmoid(gamma)
+        gamma, steps_table = self._ancestral_steps(steps)
         z = streams.normal(64).to(dev)  # z_1 ~ N(0, I)
         noise = streams.fork("step-noise")
         b = z.shape[0]
-        for i in range(steps, 0, -1):
-            s = i - 1
-            g_t = gamma[i].float().expand(b)
-            eps = self.eps(z, g_t, condition, w)
-            # x_hat = (z_t - sigma_t eps_hat) / alpha_t, clipped to the data's range
-            x_hat = ((z - float(sigma2[i].sqrt()) * eps) / float(alpha2[i].sqrt())).clamp(-1, 1)
-            # q(z_s | z_t, x_hat) (VDM appendix A.4): alpha_{t|s} = alpha_t / alpha_s,
-            # sigma_{t|s}^2 = sigma_t^2 - alpha_{t|s}^2 sigma_s^2
-            a_ts2 = float(alpha2[i] / alpha2[s])
-            var_ts = float(sigma2[i]) - a_ts2 * float(sigma2[s])
-            mean = (math.sqrt(a_ts2) * float(sigma2[s]) / float(sigma2[i])) * z \
-                + (float(alpha2[s].sqrt()) * var_ts / float(sigma2[i])) * x_hat
-            std = math.sqrt(max(var_ts * float(sigma2[s]) / float(sigma2[i]), 0.0))
-            z = mean + std * noise.normal(64).to(dev)
+        for i, (sigma_t, alpha_t, keep, take, std) in zip(range(steps, 0, -1), steps_table,
+                                                           strict=True):
+            eps = self.eps(z, gamma[i].float().expand(b), condition, w)
+            x_hat = ((z - sigma_t * eps) / alpha_t).clamp(-1, 1)  # clipped to the data's range
+            z = keep * z + take * x_hat + std * noise.normal(64).to(dev)
         log_probs = bound.decoder_log_probs(z, gamma[0], self.values.to(dev))  # (B, 64, 17)
         levels = streams.fork("decoder").categorical(log_probs)
         return levels.reshape(-1, 8, 8)
