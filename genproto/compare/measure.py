@@ -24,12 +24,12 @@ import attrs
 import torch
 
 from genproto.compare.records import ModelReport, Outcome, Stage, SweepPoint
+from genproto.compare.routes import Route, route_label, timed_likelihood
 from genproto.errors import InvalidArgumentError, LikelihoodUnavailable
 from genproto.generative_classifier import (
     NUM_DIGIT_CLASSES,
     digits_input,
     is_digits_event,
-    log_likelihood,
     to_levels,
 )
 from genproto.metrics.text import is_text_model
@@ -47,6 +47,7 @@ __all__ = [
     "check_count",
     "check_steps",
     "evaluate",
+    "evaluate_route",
     "failed_report",
     "planned_stages",
     "sweep_steps",
@@ -231,8 +232,9 @@ def evaluate(
     stage = on_stage or (lambda _: None)
     began = time.perf_counter()
     values: dict[str, Any] = dict.fromkeys(
-        ("bits_per_dim", "counted_evaluations", "samples_per_second", "frechet",
-         "conditional_accuracy", "coverage", "weights_sha256"))
+        ("bits_per_dim", "bits_per_dim_stderr", "likelihood_seconds", "likelihood_evaluations",
+         "counted_evaluations", "samples_per_second", "frechet", "conditional_accuracy",
+         "coverage", "weights_sha256"))
     if not digits:
         notes.append(
             f"image metrics (Frechet distance, coverage, conditional accuracy) and bits/dim "
@@ -404,13 +406,9 @@ def _likelihood(model: GenerativeModel, caps: Capabilities, digits: bool, main: 
                 seed: int, batch_size: int | None, values: dict[str, Any],
                 errors: list[str]) -> tuple[Outcome, str]:
     """Ask for the likelihood; return (outcome, basis) and fill ``values['bits_per_dim']``."""
-    from genproto.data import load_digits
-    from genproto.metrics import bits_per_dim
-
+    condition: Any
     if digits:
-        test = load_digits("test")
-        x = digits_input(caps.event, test.x, seed=seed)
-        condition: Any = test.y if caps.condition is not None and caps.condition.required else None
+        x, condition = _test_split(caps, seed)
         if caps.likelihood is Likelihood.NONE:  # only the behaviour is checked: a few rows do
             x, condition = x[:_PROBE_N], None if condition is None else condition[:_PROBE_N]
         basis = _basis(caps, len(x)) if caps.likelihood is not Likelihood.NONE else "—"
@@ -424,19 +422,67 @@ def _likelihood(model: GenerativeModel, caps: Capabilities, digits: bool, main: 
     else:
         return Outcome.NOT_TRIED, "not measured: no data to evaluate (sampling failed)"
     try:
-        nats = log_likelihood(model, x, condition, seed=seed, batch_size=batch_size)
+        timed = timed_likelihood(model, x, condition, seed=seed, batch_size=batch_size)
     except LikelihoodUnavailable:
         return Outcome.UNAVAILABLE, basis
     except Exception as exc:
         errors.append(_error(Stage.LIKELIHOOD, exc))
         return Outcome.ERROR, basis
-    if not bool(torch.isfinite(nats).all()):
+    if not bool(torch.isfinite(timed.nats).all()):
         errors.append(f"{Stage.LIKELIHOOD}: log_likelihood returned NaN or inf")
         return Outcome.ERROR, basis
     if digits and caps.likelihood is not Likelihood.NONE:
-        values["bits_per_dim"] = bits_per_dim(nats.to("cpu", torch.float64), caps.event.dimension,
-                                              bin_width=1.0)
+        values["bits_per_dim"], values["bits_per_dim_stderr"] = _bits(timed.nats,
+                                                                      caps.event.dimension)
+        values["likelihood_seconds"] = timed.seconds_per_item
+        values["likelihood_evaluations"] = timed.evaluations_per_item
     return Outcome.VALUES, basis
+
+
+def _bits(nats: torch.Tensor, dimension: int) -> tuple[float, float]:
+    """Bits per dimension of the rows' log-likelihoods, and its standard error over the rows."""
+    from genproto.metrics import bits_per_dim
+
+    per_row = -nats / (dimension * math.log(2))
+    stderr = float(per_row.std(correction=1)) / math.sqrt(len(per_row)) if len(per_row) > 1 \
+        else math.nan
+    return bits_per_dim(nats, dimension, bin_width=1.0), stderr
+
+
+def _test_split(caps: Capabilities, seed: int) -> tuple[torch.Tensor, Any]:
+    """The digits test split in the model's event space, and the condition its likelihood
+    is asked with (the true labels only where the model requires a condition)."""
+    from genproto.data import load_digits
+
+    test = load_digits("test")
+    x = digits_input(caps.event, test.x, seed=seed)
+    condition = test.y if caps.condition is not None and caps.condition.required else None
+    return x, condition
+
+
+def evaluate_route(model: GenerativeModel, choice: str, *, seed: int = 0,
+                   batch_size: int | None = None) -> Route:
+    """One more likelihood route of a digits model (``model`` built with ``likelihood=choice``):
+    its bits/dim on the test split, on the basis of the model's own row, with its cost."""
+    caps = model.capabilities
+    option = route_label(choice)
+    if not is_digits_event(caps.event):
+        return Route(option, caps.likelihood, Outcome.NOT_TRIED, None, None, None, None,
+                     f"needs 8x8 digits; this model's events are {caps.event.describe()}")
+    x, condition = _test_split(caps, seed)
+    try:
+        timed = timed_likelihood(model, x, condition, seed=seed, batch_size=batch_size)
+    except LikelihoodUnavailable:
+        return Route(option, caps.likelihood, Outcome.UNAVAILABLE, None, None, None, None)
+    except Exception as exc:
+        return Route(option, caps.likelihood, Outcome.ERROR, None, None, None, None,
+                     _error(Stage.LIKELIHOOD, exc))
+    if not bool(torch.isfinite(timed.nats).all()):
+        return Route(option, caps.likelihood, Outcome.ERROR, None, None, None, None,
+                     f"{Stage.LIKELIHOOD}: log_likelihood returned NaN or inf")
+    bits, stderr = _bits(timed.nats, caps.event.dimension)
+    return Route(option, caps.likelihood, Outcome.VALUES, bits, stderr, timed.seconds_per_item,
+                 timed.evaluations_per_item)
 
 
 def _sweep_runs(model: GenerativeModel, steps: Sequence[int], main: _Run | None, n: int,

@@ -46,6 +46,7 @@ from genproto.compare.points_records import (
     TruthReport,
 )
 from genproto.compare.records import Outcome, Stage
+from genproto.compare.routes import PointsRoute, route_label, timed_likelihood
 from genproto.errors import InvalidArgumentError, LikelihoodUnavailable, NoShippedWeights
 from genproto.protocol import EventKind, Likelihood
 
@@ -65,6 +66,7 @@ __all__ = [
     "TRAINING_SEED",
     "check_datasets",
     "evaluate_points",
+    "evaluate_points_route",
     "held_out_seed",
     "measure_truth",
     "points_datasets",
@@ -243,7 +245,8 @@ def evaluate_points(
     errors: list[str] = []
     values: dict[str, Any] = dict.fromkeys(
         ("kl", "iwae", "iwae_k", "iwae_gain", "coverage", "counted_evaluations",
-         "samples_per_second", "weights_sha256", "scatter"))
+         "samples_per_second", "weights_sha256", "scatter", "likelihood_seconds",
+         "likelihood_evaluations"))
     event = caps.event
     sweep: tuple[PointsSweep, ...] = ()
     main: _Run | None = None
@@ -301,8 +304,12 @@ def _likelihood(model: GenerativeModel, kind: Likelihood, log_p_data: torch.Tens
     from genproto.metrics.points import kl_to_truth
 
     def ask(**options: Any) -> torch.Tensor:
-        nats = model.log_likelihood(points, None, seed=seed, batch_size=batch_size, **options)
-        return nats.detach().to("cpu", torch.float64)
+        timed = timed_likelihood(model, points, None, seed=seed, batch_size=batch_size,
+                                 options=options)
+        if values["likelihood_seconds"] is None:  # the first route asked: the default's cost
+            values["likelihood_seconds"] = timed.seconds_per_item
+            values["likelihood_evaluations"] = timed.evaluations_per_item
+        return timed.nats
 
     def estimate(log_p_model: torch.Tensor) -> KLEstimate:
         return kl_to_truth(log_p_data, log_p_model, kind)
@@ -325,6 +332,28 @@ def _likelihood(model: GenerativeModel, kind: Likelihood, log_p_data: torch.Tens
     except Exception as exc:
         errors.append(_error(Stage.LIKELIHOOD, exc))
         return Outcome.ERROR
+
+
+def evaluate_points_route(model: GenerativeModel, choice: str, dataset: str,
+                          points: torch.Tensor, *, seed: int = 0,
+                          batch_size: int | None = None) -> PointsRoute:
+    """One more likelihood route of a points model (``model`` built with ``likelihood=choice``):
+    ``KL(data || model)`` on the held-out ``points`` through it, with its cost per point."""
+    from genproto.data import toy2d
+    from genproto.metrics.points import kl_to_truth
+
+    kind = model.capabilities.likelihood
+    option = route_label(choice)
+    try:
+        timed = timed_likelihood(model, points, None, seed=seed, batch_size=batch_size)
+    except LikelihoodUnavailable:
+        return PointsRoute(option, kind, Outcome.UNAVAILABLE, None, None, None)
+    except Exception as exc:
+        return PointsRoute(option, kind, Outcome.ERROR, None, None, None,
+                           _error(Stage.LIKELIHOOD, exc))
+    kl = kl_to_truth(toy2d(dataset).log_prob(points.double()), timed.nats, kind)
+    return PointsRoute(option, kind, Outcome.VALUES, kl, timed.seconds_per_item,
+                       timed.evaluations_per_item)
 
 
 def _sweep(model: GenerativeModel, density: Toy2D, steps: Sequence[int], main: _Run | None,

@@ -16,6 +16,7 @@ import attrs
 import torch
 
 from genproto.compare.records import Outcome, Stage
+from genproto.compare.routes import PointsRoute
 from genproto.metrics.points import ComponentCoverage, KLEstimate, beats_truth
 from genproto.protocol import CostGrowth, Likelihood, Paradigm
 
@@ -143,6 +144,12 @@ class PointsReport:
     seconds: float
     weights_sha256: str | None
     scatter: torch.Tensor | None = attrs.field(default=None, eq=False, repr=False)
+    #: What the default likelihood cost: wall seconds and counted network evaluations per
+    #: held-out point.
+    likelihood_seconds: float | None = attrs.field(default=None, kw_only=True)
+    likelihood_evaluations: float | None = attrs.field(default=None, kw_only=True)
+    #: The model's other likelihood routes on the same weights (:mod:`genproto.compare.routes`).
+    routes: tuple[PointsRoute, ...] = attrs.field(default=(), kw_only=True)
 
     @property
     def measured(self) -> bool:
@@ -150,8 +157,10 @@ class PointsReport:
 
     @property
     def estimates(self) -> tuple[KLEstimate, ...]:
-        """Every KL estimate measured (the default likelihood, then the IWAE)."""
-        return tuple(e for e in (self.kl, self.iwae) if e is not None)
+        """Every KL estimate measured (the default likelihood, the IWAE, then the other
+        routes)."""
+        routes = tuple(r.kl for r in self.routes)
+        return tuple(e for e in (self.kl, self.iwae, *routes) if e is not None)
 
     @property
     def broken(self) -> bool:

@@ -35,10 +35,12 @@ from genproto.metrics.points import (
     TRUTH_Z,
     ComponentCoverage,
     KLEstimate,
+    beats_truth,
 )
 from genproto.protocol import Likelihood
 
-__all__ = ["POINTS_CONVENTIONS", "POINTS_HEADERS", "STEPS_HEADERS", "PointsComparison"]
+__all__ = ["COST_HEADERS", "POINTS_CONVENTIONS", "POINTS_HEADERS", "STEPS_HEADERS",
+           "PointsComparison"]
 
 #: The columns of each dataset's table.
 POINTS_HEADERS = ("model", "paradigm", "likelihood", "KL(data || model), nats",
@@ -111,6 +113,49 @@ def _likelihood_cells(r: PointsReport) -> list[str]:
             f"ELBO {_log_p(r.kl)} ≤ IWAE {_log_p(r.iwae)}"]
 
 
+#: The columns of the likelihood-cost table.
+COST_HEADERS = ("model", "dataset", "route", "declared", "KL(data || model), nats",
+                "network evaluations / point", "µs / point")
+
+_COST_CONVENTIONS = (
+    "Every likelihood of the tables above with what it cost on the held-out points: forward "
+    "network evaluations per point, counted by the sampler's hooks (an ODE's vector-Jacobian "
+    "products are backward passes and not counted), and wall microseconds per point on this "
+    "machine. A route is a choice of a model's 'likelihood' option on the same weights (its "
+    "row above is the default; the other routes have rows of their own, 'model, "
+    "likelihood=...').")
+
+
+def _route_rows(r: PointsReport) -> list[list[str]]:
+    """The main table's rows of a model's other likelihood routes (likelihood cells only)."""
+    rows = []
+    for route in r.routes:
+        kl = route.kl
+        cells = ([route.likelihood.value, _kl_cell(kl), _log_p(kl)] if kl is not None
+                 else [route.likelihood.value, f"— ({route.error or route.outcome})", "—"])
+        broken = kl is not None and beats_truth(kl)
+        rows.append([f"{r.name}, {route.option}", " + ".join(p.value for p in r.paradigms),
+                     *cells, "(same weights)", "—", "—", "—", "—",
+                     "BROKEN: beats the truth" if broken else "ok"])
+    return rows
+
+
+def _cost_rows(r: PointsReport) -> list[list[str]]:
+    if r.kl is None:
+        return []
+
+    def us(seconds: float | None) -> str:
+        return "—" if seconds is None else f"{1e6 * seconds:.3g}"
+
+    rows = [[r.name, r.dataset, "default", r.likelihood.value, _kl_cell(r.kl),
+             num(r.likelihood_evaluations, 4), us(r.likelihood_seconds)]]
+    rows += [[r.name, r.dataset, route.option, route.likelihood.value,
+              "—" if route.kl is None else _kl_cell(route.kl),
+              num(route.evaluations_per_item, 4), us(route.seconds_per_item)]
+             for route in r.routes]
+    return rows
+
+
 def _status(r: PointsReport) -> str:
     if r.status is not PointsStatus.MEASURED:
         return r.status.value
@@ -168,7 +213,12 @@ class PointsComparison:
                         *_coverage_cells(r.coverage), _cost(r),
                         "—" if r.samples_per_second is None else f"{r.samples_per_second:.0f}",
                         _status(r)])
+            out += _route_rows(r)
         return out
+
+    def cost_rows(self) -> list[list[str]]:
+        """The cells of the likelihood-cost table (:data:`COST_HEADERS`)."""
+        return [cells for r in self.reports for cells in _cost_rows(r)]
 
     def sweep_rows(self) -> list[list[str]]:
         """The cells of the coverage-against-steps table (:data:`STEPS_HEADERS`)."""
@@ -203,6 +253,9 @@ class PointsComparison:
             parts += ["", self._heading(truth),
                       render_table(POINTS_HEADERS, self.rows(truth.dataset),
                                    widths=[12, 15, 12, 22, 18, 7, 9, 7, 12, 9, 10])]
+        if costs := self.cost_rows():
+            parts += ["", textwrap.fill(_COST_CONVENTIONS, 100),
+                      render_table(COST_HEADERS, costs, widths=[12, 10, 16, 9, 22, 12, 10])]
         if sweep := self.sweep_rows():
             parts += ["", "Coverage against steps:",
                       render_table(STEPS_HEADERS, sweep, widths=[12, 15, 4, 12, 7, 9, 7, 9])]
@@ -217,6 +270,9 @@ class PointsComparison:
         for truth in self.truths:
             lines += ["", f"## {self._heading(truth)}", "",
                       *markdown_table(POINTS_HEADERS, self.rows(truth.dataset))]
+        if costs := self.cost_rows():
+            lines += ["", "## Likelihoods and what they cost", "", _COST_CONVENTIONS, "",
+                      *markdown_table(COST_HEADERS, costs)]
         if sweep := self.sweep_rows():
             lines += ["", "## Coverage against steps", "", *markdown_table(STEPS_HEADERS, sweep)]
         lines += claims_markdown("The cheatsheet's claims on points", self.claims, self._notes())

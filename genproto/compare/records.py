@@ -20,6 +20,7 @@ import attrs
 from genproto.protocol import CostGrowth, EventKind, Likelihood, Paradigm
 
 if TYPE_CHECKING:
+    from genproto.compare.routes import Route
     from genproto.metrics import Coverage
     from genproto.metrics.text import TextMetrics
 
@@ -118,6 +119,13 @@ class ModelReport:
     #: A text model's metrics, one per Census list (:mod:`genproto.metrics.text`); ``()``
     #: for any other model.
     text: tuple[TextMetrics, ...] = attrs.field(default=(), kw_only=True)
+    #: Standard error of ``bits_per_dim`` over the test images.
+    bits_per_dim_stderr: float | None = attrs.field(default=None, kw_only=True)
+    #: What the likelihood cost: wall seconds and counted network evaluations per test image.
+    likelihood_seconds: float | None = attrs.field(default=None, kw_only=True)
+    likelihood_evaluations: float | None = attrs.field(default=None, kw_only=True)
+    #: The model's other likelihood routes on the same weights (:mod:`genproto.compare.routes`).
+    routes: tuple[Route, ...] = attrs.field(default=(), kw_only=True)
 
     @property
     def built(self) -> bool:
@@ -148,11 +156,13 @@ class ModelReport:
             out["cost_bound"] = True
         if self.text:
             out["text"] = [text_dict(t) for t in self.text]
+        if self.routes:
+            out["routes"] = [attrs.asdict(r, value_serializer=_jsonable) for r in self.routes]
         return out
 
 
 #: Fields :meth:`ModelReport.to_dict` leaves out (``event_kind``) or writes only when set.
-_OPTIONAL = frozenset({"event_kind", "cost_bound", "text"})
+_OPTIONAL = frozenset({"event_kind", "cost_bound", "text", "routes"})
 
 
 def text_dict(metrics: TextMetrics) -> dict[str, Any]:

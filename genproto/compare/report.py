@@ -11,6 +11,7 @@ equal steps, the claims and the notes. The chart is :mod:`genproto.compare.chart
 from __future__ import annotations
 
 import json
+import math
 import textwrap
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -146,6 +147,42 @@ def _cell_cost(r: ModelReport) -> str:
     return f"{r.counted_evaluations:g} (declared {r.declared_evaluations})"
 
 
+#: The likelihood table's columns (:meth:`Comparison.likelihood_rows`).
+LIKELIHOOD_HEADERS = ("model", "route", "declared", "bits/dim ± s.e.",
+                      "network evaluations / image", "ms / image")
+
+_LIKELIHOOD_CONVENTIONS = (
+    "Every likelihood measured on the digits test split, on the basis of the model's row "
+    "above (see the notes), with what it cost: forward network evaluations per test image, "
+    "counted by the sampler's hooks (an ODE's vector-Jacobian products are backward passes and "
+    "not counted), and wall milliseconds per image on this machine. A route is a choice of a "
+    "model's 'likelihood' option, on the same weights (the model's own row is its default).")
+
+
+def _bits_cell(kind: Likelihood, bits: float | None, stderr: float | None) -> str:
+    if bits is None:
+        return "—"
+    err = "" if stderr is None or not math.isfinite(stderr) else f" ± {stderr:.3f}"
+    return f"{_RELATION.get(kind, '')}{bits:.3f}{err}"
+
+
+def _likelihood_cells(r: ModelReport) -> list[list[str]]:
+    """The likelihood table's rows of one model: its own route, then the others."""
+    if r.likelihood is Likelihood.NONE or r.bits_per_dim is None:
+        return []
+    ms = None if r.likelihood_seconds is None else 1e3 * r.likelihood_seconds
+    rows = [[r.name, "default", r.likelihood.value,
+             _bits_cell(r.likelihood, r.bits_per_dim, r.bits_per_dim_stderr),
+             num(r.likelihood_evaluations, 4), _cell(ms, ".3g")]]
+    for route in r.routes:
+        route_ms = None if route.seconds_per_item is None else 1e3 * route.seconds_per_item
+        bits = _bits_cell(route.likelihood, route.bits_per_dim, route.stderr)
+        rows.append([r.name, route.option, route.likelihood.value,
+                     bits if route.error is None else f"— ({route.error})",
+                     num(route.evaluations_per_item, 4), _cell(route_ms, ".3g")])
+    return rows
+
+
 def _versus(h: SweepPoint, d: SweepPoint) -> tuple[str, str, str]:
     """Frechet distance, evaluations and samples/s of two models at one K, ``"a vs b"``."""
     return (f"{_cell(h.frechet, '.2f')} vs {_cell(d.frechet, '.2f')}",
@@ -199,6 +236,11 @@ class Comparison:
                                         f"min {cov.min_ratio:.2f}",
             ])
         return out
+
+    def likelihood_rows(self) -> list[list[str]]:
+        """The likelihood table's cells (:data:`LIKELIHOOD_HEADERS`): every route of every
+        model with values, and its cost."""
+        return [cells for r in self.reports for cells in _likelihood_cells(r)]
 
     def text_rows(self) -> list[list[str]]:
         """The text table's cells (:data:`TEXT_HEADERS`), one row per text model and list."""
@@ -258,6 +300,10 @@ class Comparison:
         table = render_table(self.HEADERS, self.rows(),
                              widths=[12, 16, 24, 24, 16, 14, 9, 10, 8, 12])
         parts = [table, "", self._settings()]
+        if likelihoods := self.likelihood_rows():
+            parts += ["", textwrap.fill(_LIKELIHOOD_CONVENTIONS, 100),
+                      render_table(LIKELIHOOD_HEADERS, likelihoods,
+                                   widths=[16, 16, 9, 16, 12, 10])]
         if text_rows := self.text_rows():
             parts += ["", textwrap.fill(_TEXT_CONVENTIONS, 100),
                       render_table(TEXT_HEADERS, text_rows,
@@ -276,6 +322,9 @@ class Comparison:
         """A markdown report: the table, the steps sweeps, the claims and the notes."""
         lines = ["# The paradigms, measured", "", self._settings(), "",
                  *markdown_table(self.HEADERS, self.rows())]
+        if likelihoods := self.likelihood_rows():
+            lines += ["", "## Likelihoods and what they cost", "", _LIKELIHOOD_CONVENTIONS, "",
+                      *markdown_table(LIKELIHOOD_HEADERS, likelihoods)]
         if text_rows := self.text_rows():
             lines += ["", "## Text models: the Census names", "", _TEXT_CONVENTIONS, "",
                       *markdown_table(TEXT_HEADERS, text_rows)]

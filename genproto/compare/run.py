@@ -18,14 +18,19 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import attrs
+import torch
+
 from genproto.compare.claims import judge
 from genproto.compare.measure import (
     DEFAULT_N,
     DEFAULT_PER_CLASS,
     DEFAULT_STEPS,
+    _error,
     check_count,
     check_steps,
     evaluate,
+    evaluate_route,
     failed_report,
     planned_stages,
 )
@@ -50,13 +55,22 @@ from genproto.compare.points import (
     POINTS_DATASETS,
     check_datasets,
     evaluate_points,
+    evaluate_points_route,
     measure_truth,
     points_datasets,
     unmeasured,
 )
 from genproto.compare.points_claims import judge_points
 from genproto.compare.points_report import PointsComparison
+from genproto.compare.records import Outcome, Stage
 from genproto.compare.report import Comparison
+from genproto.compare.routes import (
+    LIKELIHOOD_OPTION,
+    PointsRoute,
+    Route,
+    likelihood_routes,
+    route_label,
+)
 from genproto.errors import InvalidArgumentError
 from genproto.protocol import ConditionKind
 
@@ -142,9 +156,14 @@ def compare(
                 reports.append(failed_report(entry, exc, n=n, per_class=per_class, seed=seed))
                 bar.add(-2)
                 continue
-            bar.add(len(planned_stages(model, steps)) - 2)
-            reports.append(evaluate(model, n=n, per_class=per_class, seed=seed, steps=steps,
-                                    batch_size=batch_size, entry=entry, on_stage=bar.start))
+            routes = likelihood_routes(entry)
+            bar.add(len(planned_stages(model, steps)) - 2 + len(routes))
+            report = evaluate(model, n=n, per_class=per_class, seed=seed, steps=steps,
+                              batch_size=batch_size, entry=entry, on_stage=bar.start)
+            if routes and report.digits:
+                report = attrs.evolve(report, routes=tuple(
+                    _route(reg, entry, choice, seed, batch_size, bar) for choice in routes))
+            reports.append(report)
     finally:
         bar.close()
     floor = frechet_floor() if any(r.digits for r in reports) else None
@@ -152,6 +171,34 @@ def compare(
     return Comparison(tuple(reports), judge(reports), floor, n, per_class, seed,
                       time.perf_counter() - began, failures)
 
+
+
+def _route(reg: Registry, entry: ModelEntry, choice: str, seed: int, batch_size: int | None,
+           bar: _Stages) -> Route:
+    """The digits model once more with ``likelihood=choice`` (the same shipped weights), its
+    likelihood alone measured (:func:`evaluate_route`)."""
+    bar.start(route_label(choice))
+    try:
+        model = reg.get(entry.name, **{LIKELIHOOD_OPTION: choice})
+    except Exception as exc:
+        return Route(route_label(choice), entry.capabilities.likelihood, Outcome.NOT_TRIED,
+                     None, None, None, None, _error(Stage.BUILD, exc))
+    return evaluate_route(model, choice, seed=seed, batch_size=batch_size)
+
+
+def _points_route(reg: Registry, entry: ModelEntry, factory: Mapping[str, Any], choice: str,
+                  dataset: str, points: torch.Tensor, seed: int, batch_size: int | None,
+                  bar: _Stages) -> PointsRoute:
+    """The points model once more with ``likelihood=choice``, its KL to the truth alone
+    measured (:func:`evaluate_points_route`)."""
+    bar.start(route_label(choice))
+    try:
+        model = reg.get(entry.name, **{**factory, LIKELIHOOD_OPTION: choice})
+    except Exception as exc:
+        return PointsRoute(route_label(choice), entry.capabilities.likelihood, Outcome.NOT_TRIED,
+                           None, None, None, _error(Stage.BUILD, exc))
+    return evaluate_points_route(model, choice, dataset, points, seed=seed,
+                                 batch_size=batch_size)
 
 
 def points_plan(registry: Registry, names: Sequence[str] | None,
@@ -244,11 +291,17 @@ def compare_points(
                                           seed=seed))
                 bar.add(-2)
                 continue
-            bar.add(len(planned_stages(model, steps)) - 2)
-            reports.append(evaluate_points(
+            routes = likelihood_routes(entry)
+            bar.add(len(planned_stages(model, steps)) - 2 + len(routes))
+            report = evaluate_points(
                 model, dataset, n=n, seed=seed, steps=steps, batch_size=batch_size,
                 iwae_k=iwae_k, entry=entry, options=factory, points=points[dataset],
-                on_stage=bar.start))
+                on_stage=bar.start)
+            if routes and report.measured:
+                report = attrs.evolve(report, routes=tuple(
+                    _points_route(reg, entry, factory, choice, dataset, points[dataset], seed,
+                                  batch_size, bar) for choice in routes))
+            reports.append(report)
     finally:
         bar.close()
     failures = tuple(f"{p.label()}: {p.error}" for p in reg.failures())
