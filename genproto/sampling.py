@@ -615,26 +615,72 @@ def class_marginal(
     *,
     device: torch.device,
     prior: Sequence[float] | None = None,
+    stochastic: bool = False,
 ) -> torch.Tensor:
-    """``log sum_c p(c) exp(f(c))`` over the class prior ``p(c)``: uniform, ``1 / classes``,
-    unless ``prior`` (probabilities summing to 1) is given.
+    """``log p(x) = log sum_c p(c) exp(l_c)`` over the class prior ``p(c)`` (uniform, ``1 /
+    classes``, unless ``prior``, probabilities summing to 1, is given), where ``per_class``
+    returns ``f_c``: ``l_c = log p(x | c)`` itself or, when ``stochastic``, a Monte Carlo
+    bound or estimate of it.
 
-    ``per_class(labels, streams)`` is evaluated once per class with the labels of
-    that class and the streams forked by class name (so an estimator's draws for
-    class ``c`` do not depend on the other classes); a class of prior 0 is not
-    evaluated at all. A bound stays a bound: log-sum-exp is monotone.
+    ``per_class(labels, streams)`` is called with the labels of one class and streams forked
+    by name from the rows' streams (so class ``c``'s draws depend only on (seed, row) and the
+    name, never on the other classes or the batch); a class of prior 0 is never evaluated.
+
+    **Deterministic values** (``stochastic=False``, an exact likelihood): one pass, streams
+    ``fork(f"class{c}")``, and the log-sum-exp ``log sum_c p(c) exp(f_c)``, which is exact.
+
+    **Stochastic values** (a bound or an estimate): the log-sum-exp of noisy ``f_c`` is biased
+    *upward*. It is convex, so by Jensen ``E[logsumexp(f)] >= logsumexp(E f)``: a lower bound
+    in each class stops being one in expectation once classes are mixed, and the more the
+    noise the higher the marginal -- the mirror image of the bias Burda et al. 2016
+    ("Importance Weighted Autoencoders", sec. 3) discuss: the log of an unbiased estimate of
+    ``p(x)`` is biased down, the exp of an unbiased estimate of ``log p(x | c)`` is biased up.
+    Instead, the variational (Gibbs) inequality behind the evidence lower bound: for any
+    distribution ``q`` over the classes,
+
+        log sum_c p(c) exp(l_c) >= sum_c q_c (l_c + log p(c) - log q_c),
+
+    with equality when ``q`` is the posterior ``p(c | x)`` (the gap is ``KL(q || p(c | x))``).
+    Two independent passes:
+
+    1. ``q_c = softmax_c(f'_c + log p(c))``, ``f'`` drawn with the streams
+       ``fork("class-posterior").fork(f"class{c}")``: an estimate of the posterior;
+    2. the value ``sum_c q_c (f''_c + log p(c) - log q_c)``, ``f''`` drawn with the streams
+       ``fork("class-value").fork(f"class{c}")``.
+
+    ``q`` is independent of ``f''``, and the value is linear in ``f''``, so ``E[value | q] =
+    sum_c q_c (E f''_c + log p(c) - log q_c)``: where ``E f''_c <= l_c`` (a bound) this is at
+    most ``log p(x)`` by the inequality, so a bound stays a bound in expectation; an unbiased
+    estimate of each ``l_c`` gives one of ``log p(x)`` biased down by ``E KL(q || p(c | x))``,
+    small when the noise is small next to the gaps between the classes. A class with ``q_c =
+    0`` adds 0 (never ``0 * -inf``); a row whose every ``f'_c`` is ``-inf`` is ``-inf``. It
+    costs two calls a class instead of one.
     """
     kept = range(classes) if prior is None else [c for c in range(classes) if prior[c] > 0]
-    values = torch.stack([
-        per_class(torch.full((rows,), c, dtype=torch.int64, device=device),
-                  streams.fork(f"class{c}"))
-        for c in kept
-    ], dim=1)
-    if prior is None:
-        return torch.logsumexp(values, dim=1) - math.log(classes)
-    log_prior = torch.tensor([math.log(prior[c]) for c in kept], dtype=values.dtype,
-                             device=values.device)
-    return torch.logsumexp(values + log_prior, dim=1)
+    logs = [-math.log(classes) if prior is None else math.log(prior[c]) for c in kept]
+
+    def values(fork: KeyedStreams) -> torch.Tensor:  # (rows, K): f_c for every kept class
+        return torch.stack([
+            per_class(torch.full((rows,), c, dtype=torch.int64, device=device),
+                      fork.fork(f"class{c}"))
+            for c in kept
+        ], dim=1)
+
+    if not stochastic:
+        f = values(streams)
+        if prior is None:
+            return torch.logsumexp(f, dim=1) - math.log(classes)
+        return torch.logsumexp(f + torch.tensor(logs, dtype=f.dtype, device=f.device), dim=1)
+    # 1. q from the first pass: log q_c = log_softmax_c(f'_c + log p(c))
+    first = values(streams.fork("class-posterior"))  # (rows, K)
+    log_prior = torch.tensor(logs, dtype=first.dtype, device=first.device)  # (K,)
+    joint = first + log_prior
+    log_q = torch.log_softmax(joint, dim=1)  # NaN in a row whose every f'_c is -inf
+    # 2. the value from the second, independent pass: sum_c q_c (f''_c + log p(c) - log q_c)
+    second = values(streams.fork("class-value"))  # (rows, K)
+    q = log_q.exp()
+    terms = torch.where(q > 0, q * (second + log_prior - log_q), 0.0)
+    return torch.where(joint.isneginf().all(dim=1), -math.inf, terms.sum(dim=1))
 
 
 def _prior_classes(spec: ConditionSpec, streams: KeyedStreams) -> torch.Tensor:
@@ -684,8 +730,10 @@ def log_likelihood(
 
     The options are validated once; a class-conditional model given ``condition=None``
     returns the marginal over its class prior (:func:`class_marginal`) when that is what
-    its ``none_means`` declares, and a model whose ``None`` is the null condition gets
-    ``None`` in ``log_likelihood_batch``.
+    its ``none_means`` declares -- the log-sum-exp over classes for an ``EXACT`` likelihood,
+    the two-pass variational form (a bound stays a bound in expectation) for a ``BOUND`` or
+    an ``ESTIMATE`` -- and a model whose ``None`` is the null condition gets ``None`` in
+    ``log_likelihood_batch``.
     """
     caps = model.capabilities
     if caps.likelihood is Likelihood.NONE:
@@ -704,6 +752,7 @@ def log_likelihood(
         return class_marginal(
             lambda c, s: one(data, c, s), data.shape[0], spec.num_classes, streams,
             device=data.device, prior=None if spec.uniform_prior else spec.class_prior,
+            stochastic=caps.likelihood is not Likelihood.EXACT,
         )
 
     return evaluate_rows(model, x, condition, per_batch, seed=seed, batch_size=batch_size)
