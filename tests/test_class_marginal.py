@@ -136,14 +136,16 @@ def test_the_marginal_is_the_two_pass_variational_form() -> None:
     logs = torch.tensor([0.5, 0.3, 0.2]).log()
 
     def manual(data: torch.Tensor, cond: Any, streams: KeyedStreams) -> torch.Tensor:
-        def noisy(name: str) -> torch.Tensor:  # (B, C)
+        def noisy(name: str, shared: bool) -> torch.Tensor:  # (B, C)
+            fork = streams.fork(name)
             return torch.stack([
                 model.log_likelihood_batch(data, torch.full((data.shape[0],), c),
-                                           streams.fork(name).fork(f"class{c}"))
+                                           fork if shared else fork.fork(f"class{c}"))
                 for c in range(CLASSES)], dim=1)
 
-        log_q = (noisy("class-posterior") + logs).log_softmax(1)
-        terms = log_q.exp() * (noisy("class-value") + logs - log_q)
+        # the posterior: one set of random numbers for every class; the value: one per class
+        log_q = (noisy("class-posterior", True) + logs).log_softmax(1)
+        terms = log_q.exp() * (noisy("class-value", False) + logs - log_q)
         return terms.nan_to_num(nan=0.0, neginf=-math.inf).sum(1)  # q = 0: 0 * inf is NaN: 0
 
     want = sampling.evaluate_rows(model, x, None, manual, seed=4)
