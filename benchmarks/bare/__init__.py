@@ -71,7 +71,7 @@ CONFIGS: tuple[Config, ...] = (
     *_datasets("ar", "digits", "grid25", "two_moons", "names"),
     *_datasets("diffusion", "digits", "eight_gaussians", "grid25", "two_moons", "names"),
     Config("latent_diffusion"),
-    Config("vdm"),
+    *_datasets("vdm", "digits", "grid25", "two_moons"),
     Config("digits-unet", module="diffusers"),
     Config("names", module="transformers"),
 )

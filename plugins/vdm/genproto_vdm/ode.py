@@ -17,13 +17,15 @@ with ``p_1`` the prior ``z_1 ~ N(0, I)``. The divergence is Hutchinson's estimat
 d z) v`` (Hutchinson 1989; FFJORD, Grathwohl et al. 2019) with keyed Rademacher probes ``v``,
 the same ``v`` along one trajectory, averaged over ``probes`` trajectories' worth of probes.
 
-The digits are discrete and the model's ``t = 0`` marginal is concentrated within ``sigma_0`` of
-the 17 levels, so a uniform dequantisation would measure the gaps between levels. The estimate
-goes through the model's own decoder instead: with ``z_0 ~ q(z_0 | x) = N(alpha_0 x,
-sigma_0^2)``, ``log P(x) ~ log p(x | z_0) + log p_ODE(z_0) - log q(z_0 | x)`` (one importance
-sample; ``sigma_0 ~ 1e-3`` makes it nearly exact for the ODE's density). The flow's density is
-not the diffusion's, and the trace is estimated: the number may fall on either side of ``log
-P(x)``, hence :attr:`~genproto.protocol.Likelihood.ESTIMATE`.
+The estimate goes through the model's own decoder ``p(x | z_0)`` (discrete levels or a Gaussian
+density, :meth:`~genproto_vdm.model.VariationalDiffusion.reconstruction`): with ``z_0 ~ q(z_0 |
+x) = N(alpha_0 x, sigma_0^2)``, ``log p(x) ~ log p(x | z_0) + log p_ODE(z_0) - log q(z_0 | x)``
+(one importance sample of ``log int p(x | z_0) p_ODE(z_0) dz_0``; ``sigma_0 ~ 1e-3`` makes it
+nearly exact). On the digits this is what makes the number a probability of the levels: the
+model's ``t = 0`` marginal is concentrated within ``sigma_0`` of the 17 levels, so a uniform
+dequantisation would measure the gaps between them. The flow's density is not the diffusion's,
+and the trace is estimated: the number may fall on either side of ``log p(x)``, hence
+:attr:`~genproto.protocol.Likelihood.ESTIMATE`.
 """
 
 from __future__ import annotations
@@ -36,10 +38,9 @@ from torch import Tensor
 
 from genproto.options import Option
 from genproto.streams import KeyedStreams
-from genproto_vdm import bound
 
 if TYPE_CHECKING:
-    from genproto_vdm.model import VDM
+    from genproto_vdm.model import VariationalDiffusion
 
 __all__ = ["OPTIONS", "log_likelihood"]
 
@@ -51,8 +52,8 @@ OPTIONS = (
 )
 
 
-def _field(model: VDM, xbar: Tensor, gamma: float, condition: Tensor | None, probes: Tensor
-           ) -> tuple[Tensor, Tensor]:
+def _field(model: VariationalDiffusion, xbar: Tensor, gamma: float, condition: Tensor | None,
+           probes: Tensor) -> tuple[Tensor, Tensor]:
     """``f(xbar, gamma)`` and its Hutchinson divergence, (B, D) and (B,), float64."""
     alpha = math.sqrt(1.0 / (1.0 + math.exp(gamma)))  # sqrt(sigmoid(-gamma))
     scale = 0.5 * math.exp(gamma / 2)
@@ -68,17 +69,16 @@ def _field(model: VDM, xbar: Tensor, gamma: float, condition: Tensor | None, pro
     return (scale * eps).detach().double(), scale * alpha * div
 
 
-def log_likelihood(model: VDM, x: Tensor, condition: Tensor | None, streams: KeyedStreams,
-                   **options: Any) -> Tensor:
-    """The ODE estimate of ``log P(x | c)`` in nats, ``(B,)`` float32 (see the module)."""
+def log_likelihood(model: VariationalDiffusion, x: Tensor, condition: Tensor | None,
+                   streams: KeyedStreams, **options: Any) -> Tensor:
+    """The ODE estimate of ``log p(x | c)`` in nats, ``(B,)`` float32 (see the module)."""
     steps, n_probes = int(options["ode_steps"]), int(options["probes"])
-    x0 = model.to_model_space(x).double()  # (B, D) in [-1, 1]
-    levels = x.reshape(x0.shape[0], -1).to(model.device)
+    x0 = model.to_model_space(x).double()  # (B, D)
     d = x0.shape[1]
     probes = streams.fork("probes").rademacher(n_probes, d).to(model.device)  # (B, P, D)
     eps0 = streams.fork("z0").normal(d).to(model.device).double()
     with torch.no_grad():
-        g0, g1 = (float(v) for v in model.net.schedule.endpoints())
+        g0, g1 = (float(v) for v in model.schedule.endpoints())
     a0, s0 = math.sqrt(1 / (1 + math.exp(g0))), math.sqrt(1 / (1 + math.exp(-g0)))
     z0 = a0 * x0 + s0 * eps0  # z_0 ~ q(z_0 | x)
     log_q = (-0.5 * eps0**2 - math.log(s0) - 0.5 * math.log(2 * math.pi)).sum(1)
@@ -98,7 +98,6 @@ def log_likelihood(model: VDM, x: Tensor, condition: Tensor | None, streams: Key
     z1 = a1 * xbar
     log_prior = (-0.5 * z1**2 - 0.5 * math.log(2 * math.pi)).sum(1) + d * math.log(a1)
     log_pz0 = log_prior + logdet - d * math.log(a0)  # density of z_0 = alpha_0 xbar_0
-    decoder = -bound.discrete_reconstruction(levels, z0, torch.tensor(g0, dtype=torch.float64),
-                                             model.values.to(model.device))
-    out = decoder + log_pz0 - log_q
+    decoder = -model.reconstruction(x, z0, torch.tensor(g0, dtype=torch.float64))
+    out = decoder + log_pz0 - log_q + model.log_jacobian
     return out.float().detach()
