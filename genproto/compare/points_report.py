@@ -28,7 +28,12 @@ from genproto.compare.points_records import (
     jsonable,
 )
 from genproto.compare.records import num
-from genproto.compare.report import claims_markdown, claims_text, markdown_table
+from genproto.compare.report import (
+    claims_markdown,
+    claims_text,
+    evaluations_cell,
+    markdown_table,
+)
 from genproto.metrics.points import (
     COVERED_SHARE,
     PRECISION_RADIUS,
@@ -148,10 +153,10 @@ def _cost_rows(r: PointsReport) -> list[list[str]]:
         return "—" if seconds is None else f"{1e6 * seconds:.3g}"
 
     rows = [[r.name, r.dataset, "default", r.likelihood.value, _kl_cell(r.kl),
-             num(r.likelihood_evaluations, 4), us(r.likelihood_seconds)]]
+             evaluations_cell(r.likelihood_evaluations), us(r.likelihood_seconds)]]
     rows += [[r.name, r.dataset, route.option, route.likelihood.value,
               "—" if route.kl is None else _kl_cell(route.kl),
-              num(route.evaluations_per_item, 4), us(route.seconds_per_item)]
+              evaluations_cell(route.evaluations_per_item), us(route.seconds_per_item)]
              for route in r.routes]
     return rows
 

@@ -166,6 +166,14 @@ def _bits_cell(kind: Likelihood, bits: float | None, stderr: float | None) -> st
     return f"{_RELATION.get(kind, '')}{bits:.3f}{err}"
 
 
+def evaluations_cell(evaluations: float | None) -> str:
+    """Counted forward evaluations per item; 0 means the networks were not called through
+    their ``forward`` (a method such as ``inverse`` or ``log_prob`` bypasses the hooks)."""
+    if evaluations == 0:
+        return "— (no forward call counted)"
+    return num(evaluations, 4)
+
+
 def _likelihood_cells(r: ModelReport) -> list[list[str]]:
     """The likelihood table's rows of one model: its own route, then the others."""
     if r.likelihood is Likelihood.NONE or r.bits_per_dim is None:
@@ -173,13 +181,13 @@ def _likelihood_cells(r: ModelReport) -> list[list[str]]:
     ms = None if r.likelihood_seconds is None else 1e3 * r.likelihood_seconds
     rows = [[r.name, "default", r.likelihood.value,
              _bits_cell(r.likelihood, r.bits_per_dim, r.bits_per_dim_stderr),
-             num(r.likelihood_evaluations, 4), _cell(ms, ".3g")]]
+             evaluations_cell(r.likelihood_evaluations), _cell(ms, ".3g")]]
     for route in r.routes:
         route_ms = None if route.seconds_per_item is None else 1e3 * route.seconds_per_item
         bits = _bits_cell(route.likelihood, route.bits_per_dim, route.stderr)
         rows.append([r.name, route.option, route.likelihood.value,
                      bits if route.error is None else f"— ({route.error})",
-                     num(route.evaluations_per_item, 4), _cell(route_ms, ".3g")])
+                     evaluations_cell(route.evaluations_per_item), _cell(route_ms, ".3g")])
     return rows
 
 

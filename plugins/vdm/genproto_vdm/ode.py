@@ -83,6 +83,9 @@ def log_likelihood(model: VariationalDiffusion, x: Tensor, condition: Tensor | N
     z0 = a0 * x0 + s0 * eps0  # z_0 ~ q(z_0 | x)
     log_q = (-0.5 * eps0**2 - math.log(s0) - 0.5 * math.log(2 * math.pi)).sum(1)
     with torch.inference_mode(False), torch.enable_grad():
+        # Tensors made under the sampler's inference mode (the labels the class marginal makes)
+        # cannot be saved for backward: the class embedding saves its indices. Normal copies.
+        condition = None if condition is None else condition.clone()
         xbar = (z0 / a0).clone()
         logdet = torch.zeros(x0.shape[0], dtype=torch.float64, device=x0.device)
         h = (g1 - g0) / steps

@@ -79,3 +79,16 @@ def test_bad_options_are_typed_errors(vdm: genproto.Model) -> None:
         vdm.log_likelihood(torch.zeros(1, 8, 8, dtype=torch.int64), 0, bound_samples=0)
     with pytest.raises(OptionError, match="likelihood"):
         genproto.registry.get("vdm", likelihood="exact")
+
+
+def test_ode_route_gives_the_class_marginal_too(
+        test_digits: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """condition=None: the engine asks every class with labels it made in inference mode (a
+    regression: the ODE's vector-Jacobian products could not save them for backward). Two RK4
+    steps: the value is too coarse to judge here, only that it is computed."""
+    x = test_digits[0][:2]
+    ode = genproto.registry.get("vdm", likelihood="ode")
+    marginal = ode.log_likelihood(x, None, seed=0, ode_steps=2)
+    assert marginal.shape == (2,)
+    assert bool(torch.isfinite(marginal).all())
+    assert marginal.dtype == torch.float32
