@@ -197,3 +197,10 @@ def test_a_points_route_that_beats_the_truth_is_broken() -> None:
     rows = comparison.rows("grid25")
     assert rows[2][0] == "vdm, likelihood=liar"
     assert rows[2][-1] == "BROKEN: beats the truth"
+
+
+def test_the_truth_claim_names_every_route() -> None:
+    comparison = _points("bound", "liar")
+    (claim,) = [c for c in comparison.claims if c.key == "points.truth"]
+    assert claim.status is Status.DOES_NOT_HOLD
+    assert "likelihood=liar: KL ~ -0.5" in claim.evidence

@@ -203,6 +203,7 @@ def truth_unbeaten(r: PointsReport) -> Verdict:
     if missing := _no_estimate(r):
         return missing
     named = [("", r.kl)] if r.iwae is None else [("ELBO ", r.kl), (f"IWAE (k={r.iwae_k}) ", r.iwae)]
+    named += [(f"{route.option}: ", route.kl) for route in r.routes]  # the same weights' others
     parts = [f"{what}{kl(e)} ({_above_zero(e)})" for what, e in named if e is not None]
     broken = r.broken
     return _verdict(not broken, ("BROKEN: beats the truth; " if broken else "") + "; ".join(parts))
