@@ -211,6 +211,34 @@ def test_float64_samples_of_a_float32_event_are_converted_as_documented() -> Non
     assert set(report.status().values()) == {Status.PASSED}, report.format()
 
 
+class CostlyLikelihood(GaussianMixture):
+    """An exact likelihood that evaluates its network 300 times a batch (as a diffusion bound
+    over many times would): 691,200 evaluations on the 48^2 grid, 2,764,800 on the 96^2."""
+
+    def log_likelihood_batch(self, x: torch.Tensor, condition: torch.Tensor | None,
+                             streams: Any, **options: Any) -> torch.Tensor:
+        for _ in range(299):
+            self.mixture(self._labels(condition, x.shape[0]))
+        return super().log_likelihood_batch(x, condition, streams, **options)
+
+
+def test_a_quadrature_over_the_evaluation_budget_is_left_to_the_thorough_profile() -> None:
+    costly = functools.partial(CostlyLikelihood, classes=None)
+    ci = check_model(costly, properties=["likelihood"])["likelihood"]
+    assert ci.status is Status.INCONCLUSIVE, ci.message
+    assert "on 96^2 points, would take about 2,764,800 network evaluations (300 a point)" \
+        in ci.message
+    assert "the grids so far do not settle it (48^2: " in ci.message
+    assert "run the profile 'thorough'" in ci.message
+    # the same model without the extra calls is settled on the coarse grids: the budget, not
+    # the density, left it open
+    plain = check_model(functools.partial(GaussianMixture, classes=None),
+                        properties=["likelihood"])["likelihood"]
+    assert plain.status is Status.PASSED, plain.message
+    thorough = check_model(costly, properties=["likelihood"], profile="thorough")["likelihood"]
+    assert thorough.status is Status.PASSED, thorough.message
+
+
 def test_a_quadrature_that_does_not_converge_is_inconclusive_never_a_pass() -> None:
     # std 0.002 on a box about 8 wide: 192 points an axis cannot resolve the peaks
     peaked = functools.partial(GaussianMixture, std=0.002, classes=None)

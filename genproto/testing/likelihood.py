@@ -46,7 +46,11 @@ Normalisation needs a space small enough to sum or integrate: at most :data:`MAX
 events or :data:`MAX_QUADRATURE_DIMS` continuous dimensions. A model whose own space is larger
 (8x8 digits) gets the checks on its tiny configuration (``tiny=``); without one, the sub-check is
 reported as skipped with that reason. A quadrature that does not converge (a density too peaked
-for the grid) decides nothing: the property is reported *inconclusive*, never passed.
+for the grid) decides nothing: the property is reported *inconclusive*, never passed. Every
+profile but ``thorough`` also caps what one quadrature resolution may cost in network
+evaluations (:data:`QUADRATURE_EVALUATION_BUDGET`, counted on the coarsest grid): a likelihood
+that runs its networks hundreds of times a point (a diffusion bound over many times, an ODE)
+gets the finer grids under ``thorough`` only, and is told so (inconclusive, never passed).
 Statistical sub-checks draw from fixed seeds with a false-alarm rate of at most
 :data:`~genproto.testing.stats.FALSE_ALARM` for the property as a whole (see
 :mod:`genproto.testing.stats` for the bounds).
@@ -139,6 +143,11 @@ QUADRATURE_AGREEMENT = 0.005
 QUADRATURE_CELL_MASS = 0.05
 #: Points per axis of the quadrature resolutions, by dimension: the first two that agree count.
 QUADRATURE_POINTS = {1: (512, 1024, 2048, 4096), 2: (48, 96, 192)}
+#: Network evaluations (forward calls weighted by their rows, as the engine counts them) that
+#: one quadrature resolution may cost in every profile but ``thorough``: ~1 minute of a 2-D
+#: diffusion bound on one CPU core. Projected from the coarsest grid's count; a likelihood
+#: whose networks are not counted (none declared, or bypassed) is not capped.
+QUADRATURE_EVALUATION_BUDGET = 2_000_000
 #: Names of an int likelihood option that sets the number of importance samples (IWAE's k).
 IMPORTANCE_OPTIONS = ("k", "samples", "importance_samples", "num_samples", "particles")
 #: Relative and absolute tolerance (nats) for log-likelihoods that must agree: other batch sizes;
@@ -476,7 +485,9 @@ def check_likelihood(
     if event.kind is EventKind.DISCRETE and _enumerable(event):
         _check_discrete(subject, notes, known)
     elif event.kind is EventKind.CONTINUOUS and event.dimension <= MAX_QUADRATURE_DIMS:
-        _check_continuous(subject, notes, known)
+        thorough = gs.profile_name(profile) == gs.THOROUGH_PROFILE
+        _check_continuous(subject, notes, known,
+                          budget=None if thorough else QUADRATURE_EVALUATION_BUDGET)
     else:
         size = (f"{_space_size(event)} events" if event.kind is EventKind.DISCRETE
                 else f"{event.dimension} continuous dimensions")
@@ -728,7 +739,8 @@ def _check_discrete(model: GenerativeModel, notes: list[str], known: bool) -> No
 # -- 1-D and 2-D continuous spaces ------------------------------------------------------------
 
 
-def _check_continuous(model: GenerativeModel, notes: list[str], known: bool) -> None:
+def _check_continuous(model: GenerativeModel, notes: list[str], known: bool, *,
+                      budget: float | None = None) -> None:
     caps = model.capabilities
     event = caps.event
     dims = event.dimension
@@ -761,7 +773,7 @@ def _check_continuous(model: GenerativeModel, notes: list[str], known: bool) -> 
     grids: dict[str, tuple[stats.Grid, stats.Grid]] = {}
     for c in _conditions(model):
         peak = peaks.get(str(c), pilot.reshape(2000, dims))
-        pair = _quadrature(density(c), low, high, dims, peak)
+        pair = _quadrature(density(c), low, high, dims, peak, model, budget)
         if isinstance(pair, str):
             notes.append(Inconclusive(f"normalisation of {_name(c, caps.condition)}: {pair}"))
             continue
@@ -773,7 +785,7 @@ def _check_continuous(model: GenerativeModel, notes: list[str], known: bool) -> 
     if caps.likelihood is not Likelihood.EXACT:
         return
     if caps.condition is None or caps.condition.required or "None" not in grids:
-        pair = _quadrature(marginal, low, high, dims, pilot.reshape(2000, dims))
+        pair = _quadrature(marginal, low, high, dims, pilot.reshape(2000, dims), model, budget)
         if isinstance(pair, str):
             notes.append(Inconclusive(f"sampler consistency: {pair}"))
             return
@@ -878,7 +890,8 @@ def _fit_cells(
 
 def _quadrature(
     log_density: Callable[[torch.Tensor], torch.Tensor], low: torch.Tensor, high: torch.Tensor,
-    dims: int, peak: torch.Tensor,
+    dims: int, peak: torch.Tensor, model: GenerativeModel | None = None,
+    budget: float | None = None,
 ) -> tuple[stats.Grid, stats.Grid] | str:
     """Two resolutions of the midpoint rule that agree (coarse, fine), refining while they do not;
     or why the integral is inconclusive.
@@ -887,11 +900,24 @@ def _quadrature(
     every resolution. So the fine grid must also resolve the density where the model's own
     samples lie: ``exp(log p) * cell volume`` at the pilot samples ``peak`` (their points) must
     stay under :data:`QUADRATURE_CELL_MASS`, i.e. no cell may hold a large share of the mass.
+
+    With a ``budget``, the network evaluations a point costs are counted on the coarsest grid
+    (``model``'s declared networks), and a finer resolution projected to cost more than
+    ``budget`` is not started: the integral is then inconclusive, saying so.
     """
     top = float(log_density(peak).double().max()) if peak.numel() else -math.inf
-    coarse = stats.grid(log_density, low, high, QUADRATURE_POINTS[dims][0])
+    first = QUADRATURE_POINTS[dims][0]
+    coarse, per_point = _counted_grid(log_density, low, high, first, model, budget)
+    totals = [f"{coarse.size}^{dims}: {coarse.total:.4f}"]
     for size in QUADRATURE_POINTS[dims][1:]:
+        if budget is not None and per_point * size**dims > budget:
+            return (f"the next quadrature, on {size}^{dims} points, would take about "
+                    f"{per_point * size**dims:,.0f} network evaluations ({per_point:,.0f} a "
+                    f"point), over the {budget:,.0f} one resolution may cost outside the "
+                    f"'thorough' profile, and the grids so far do not settle it "
+                    f"({', '.join(totals)}); run the profile 'thorough' to integrate it")
         fine = stats.grid(log_density, low, high, size)
+        totals.append(f"{size}^{dims}: {fine.total:.4f}")
         cell = math.exp(min(top, 700.0)) * float(fine.spacing.prod())
         if abs(fine.total - coarse.total) <= QUADRATURE_AGREEMENT and cell <= QUADRATURE_CELL_MASS:
             return coarse, fine
@@ -905,6 +931,22 @@ def _quadrature(
                 "density is too peaked for the grid, so the integral is inconclusive")
     return (f"quadrature on {coarse.size}^{dims} points still moves ({coarse.total:.4f}): the "
             "density is too peaked for the grid, so the integral is inconclusive")
+
+
+def _counted_grid(
+    log_density: Callable[[torch.Tensor], torch.Tensor], low: torch.Tensor, high: torch.Tensor,
+    size: int, model: GenerativeModel | None, budget: float | None,
+) -> tuple[stats.Grid, float]:
+    """The grid of ``size`` points an axis, and the network evaluations each point cost (0 when
+    there is no budget, or the model declares no networks the engine can count)."""
+    if budget is None or not isinstance(model, Model) or not model.networks():
+        return stats.grid(log_density, low, high, size), 0.0
+    from genproto.sampling import EvaluationCounter
+
+    with EvaluationCounter(model.networks()) as counter:
+        g = stats.grid(log_density, low, high, size)
+        counter.settle(g.points.shape[0])
+    return g, counter.evaluations_per_sample
 
 
 def _box(low: torch.Tensor, high: torch.Tensor) -> str:
