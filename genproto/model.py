@@ -262,16 +262,14 @@ class Model(abc.ABC):
         through the tensor (optimiser steps, ``copy_`` under ``no_grad``,
         ``load_state_dict``) and every move (``to``) changes. A write through
         ``tensor.data`` bypasses version counters (as it bypasses autograd's own checks):
-        call :meth:`forget_weights_hash` after one.
+        call :meth:`forget_weights_hash` after one, as after changing a tensor that a network's
+        own ``state_dict`` adds beyond its parameters and persistent buffers.
         """
-        tensors = sorted(self.state_tensors().items())
-        key = tuple(
-            (name, t.data_ptr(), t._version, t.dtype, tuple(t.shape), str(t.device))
-            for name, t in tensors
-        )
+        key = self._weights_key()
         cached = getattr(self, "_weights_hash", None)
         if cached is not None and cached[0] == key:
             return str(cached[1])
+        tensors = sorted(self.state_tensors().items())
         digest = hashlib.sha256()
         for name, value in tensors:
             tensor = value.detach().to("cpu").contiguous()
@@ -280,6 +278,22 @@ class Model(abc.ABC):
                 digest.update(tensor.reshape(-1).view(torch.uint8).numpy().data)
         self._weights_hash = (key, digest.hexdigest())
         return self._weights_hash[1]
+
+    def _weights_key(self) -> tuple[Any, ...]:
+        """What :meth:`weights_sha256`'s cache is keyed by: every parameter's and persistent
+        buffer's storage address, version counter, dtype, shape and device, network by network
+        in module order. A walk of the modules' own tables: ~4x cheaper than ``state_dict``
+        (which builds prefixed names and runs its hooks), and every run pays it."""
+        key: list[Any] = []
+        for name, net in sorted(self.networks().items()):
+            key.append(name)
+            for module in net.modules():
+                key.extend((t.data_ptr(), t._version, t.dtype, t.shape, t.device)
+                           for t in module._parameters.values() if t is not None)
+                skip = module._non_persistent_buffers_set
+                key.extend((t.data_ptr(), t._version, t.dtype, t.shape, t.device)
+                           for b, t in module._buffers.items() if t is not None and b not in skip)
+        return tuple(key)
 
     def forget_weights_hash(self) -> None:
         """Drop the cached :meth:`weights_sha256` (after writing weights through ``.data``)."""

@@ -148,6 +148,23 @@ def test_weights_hash_is_cached_and_follows_every_tracked_change() -> None:
     assert model.weights_sha256() == first
 
 
+def test_weights_hash_follows_buffers_and_swapped_parameters_not_scratch_buffers() -> None:
+    model = Dice()
+    net = model.net
+    net.register_buffer("running", torch.zeros(3))  # persistent: part of the weights
+    net.register_buffer("scratch", torch.zeros(3), persistent=False)  # not saved, not hashed
+    first = model.weights_sha256()
+    net.scratch.add_(1.0)
+    assert model.weights_sha256() == first == _uncached_hash(model)
+    net.running.add_(1.0)
+    with_buffer = model.weights_sha256()
+    assert with_buffer != first
+    assert with_buffer == _uncached_hash(model)
+    net.weight = torch.nn.Parameter(net.weight.detach() * 3)  # a new tensor, same name
+    assert model.weights_sha256() not in (first, with_buffer)
+    assert model.weights_sha256() == _uncached_hash(model)
+
+
 def test_a_write_through_data_needs_forget_weights_hash() -> None:
     model = Dice()
     before = model.weights_sha256()
