@@ -8,14 +8,18 @@ the Hugging Face side is ``GPT2LMHeadModel.generate(do_sample=True)`` on a ``GPT
 here with random weights (``HF_HUB_OFFLINE=1``, nothing downloaded), prompted with one class
 token and forced to sample all 64 tokens (``min_new_tokens = max_new_tokens = 64``, no stop
 token, ``top_k=0``: no warper runs, as no warping runs on the genproto side). Interleaved
-rounds in one process; the ratio per round, then its median, so the machine's drift cancels.
+rounds in one process, the order of the two sides alternating. Two readings of the ratio:
+**best**, each side's fastest round against the other's (load on a shared machine only ever
+adds time, so with enough rounds both minima come from quiet moments: the undisturbed cost,
+the figure the target is judged on), and the **paired median** of the per-round ratios with
+their range (what a run sees under the load of the moment).
 
 FLOPs are counted per generated token from the shapes, honestly for both: the linear layers
 (QKV, attention output, MLP up and down, the head: ``2 x in x out`` each) and attention over
 the cache (``QK^T`` and ``AV``: ``2 x 2 x width x (t + 1)`` per layer at step ``t``,
 averaged over the 64 steps); embeddings, LayerNorm, GELU and softmax count nothing. The
-machine's fp32 matmul rate is measured in the same process (a square ``torch.mm``, best of a
-few), so "fraction of peak" is tokens/s x FLOPs/token over that rate.
+machine's fp32 matmul rate is measured in the same rounds (a square ``torch.mm``, best of a
+few), so "fraction of peak" is the best tokens/s x FLOPs/token over the best rate.
 
 Run: ``python benchmarks/bench_ar_vs_hf.py [--batches 1 16 256 1024] [--rounds 5]
 [--threads 1]``
@@ -125,24 +129,27 @@ def main() -> None:
         time_ar(ar, batch, batch)  # warm-up
         time_hf(hf, batch, batch)
         ratios, ours, theirs = [], [], []
-        for _ in range(args.rounds):
+        for r in range(args.rounds):
             peaks.append(matmul_peak(args.threads))
-            a = time_ar(ar, n, batch)
-            h = time_hf(hf, n, batch)
+            if r % 2:
+                h, a = time_hf(hf, n, batch), time_ar(ar, n, batch)
+            else:
+                a, h = time_ar(ar, n, batch), time_hf(hf, n, batch)
             ours.append(n * PIXELS / a)
             theirs.append(n * PIXELS / h)
             ratios.append(h / a)
-        rows.append((batch, n, statistics.median(ours), statistics.median(theirs),
+        rows.append((batch, n, max(ours), max(theirs),
                      statistics.median(ratios), min(ratios), max(ratios)))
-    peak = statistics.median(peaks)
-    print(f"fp32 matmul rate (1024^2 torch.mm, median of {len(peaks)}): {peak / 1e9:.1f} GFLOP/s")
-    print("\n| batch | samples | ar tokens/s | HF tokens/s | ar / HF (median, range) "
-          "| ar GFLOP/s | ar fraction of peak | HF fraction of peak |")
-    print("|---|---|---|---|---|---|---|---|")
+    peak = max(peaks)
+    print(f"fp32 matmul rate (1024^2 torch.mm, best of {len(peaks)} rounds): "
+          f"{peak / 1e9:.1f} GFLOP/s (median {statistics.median(peaks) / 1e9:.1f})")
+    print("\n| batch | samples | ar tokens/s (best) | HF tokens/s (best) | ar / HF, best "
+          "| paired median (range) | ar GFLOP/s | ar fraction of peak | HF fraction of peak |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for batch, n, o, t, r, lo, hi in rows:
-        print(f"| {batch} | {n} | {o:,.0f} | {t:,.0f} | {r:.2f}x ({lo:.2f}-{hi:.2f}) "
-              f"| {o * ours_flops / 1e9:.1f} | {o * ours_flops / peak:.1%} "
-              f"| {t * hf_flops / peak:.1%} |")
+        print(f"| {batch} | {n} | {o:,.0f} | {t:,.0f} | {o / t:.2f}x "
+              f"| {r:.2f}x ({lo:.2f}-{hi:.2f}) | {o * ours_flops / 1e9:.1f} "
+              f"| {o * ours_flops / peak:.1%} | {t * hf_flops / peak:.1%} |")
 
 
 if __name__ == "__main__":

@@ -87,6 +87,17 @@ def paired_ratio(num: Sequence[float], den: Sequence[float]) -> dict[str, float]
     return {"median": statistics.median(ratios), "low": min(ratios), "high": max(ratios)}
 
 
+def best_ratio(num: Sequence[float], den: Sequence[float]) -> float:
+    """``min(num) / min(den)``: the ratio of the two fastest timings of a run.
+
+    On a shared machine load only ever adds time, so each side's fastest repeat is its
+    closest reading of the undisturbed cost (the reason ``timeit`` reports the minimum); with
+    many short rounds both minima come from quiet moments. It complements the paired median,
+    which says what a user sees under the load of the moment: report both.
+    """
+    return min(num) / min(den)
+
+
 def _put(results: dict[str, float], name: str, ratio: dict[str, float]) -> None:
     """``name`` (the median), ``name_low`` and ``name_high`` into ``results``."""
     results[name] = ratio["median"]
