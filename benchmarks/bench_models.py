@@ -19,7 +19,7 @@ rotated; :func:`bench_sampler.rounds`; ``n`` sized per configuration so a timing
   figure the target is judged on: on a machine whose speed drifts from second to second (a
   shared host), rounds of a few tens of milliseconds put the same drift on both timings of a
   round, and the median of many such pairs moves less from run to run than that of a few long
-  rounds (session 9, two runs minutes apart, 41 rounds of 0.05 s: within 0.03 of each other
+  rounds (session 9, two runs minutes apart, 41 rounds of 0.05 s: within 0.05 of each other
   on every gan row, where 5 rounds of 0.3 s had moved by up to 0.13);
 * **best**, ``min(bare) / min(engine)`` (:func:`bench_sampler.best_ratio`), and **total**,
   ``sum(bare) / sum(engine)``: two other readings of the same rounds; where they stray from the
