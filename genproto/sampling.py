@@ -479,17 +479,21 @@ def _checked_batch(
         )
     if out.dtype == event.dtype:
         return _checked_values(model, out, first) if values else out
-    converted = _checked_values(model, out, first).to(event.dtype)  # checked before converting
+    # checked before converting; a sequence's stop/pad rule survives the conversion of levels in
+    # range, so without ``values`` it is left to the caller's check of the converted batch
+    converted = _checked_values(model, out, first, rule=values).to(event.dtype)
     if event.dtype.is_floating_point:  # and after: 1e300 is a float32 infinity
         return _checked_values(model, converted, first)
     return converted  # levels checked: they fit the storage
 
 
-def _checked_values(model: BatchModel, samples: torch.Tensor, first: int = 0) -> torch.Tensor:
+def _checked_values(
+    model: BatchModel, samples: torch.Tensor, first: int = 0, *, rule: bool = True
+) -> torch.Tensor:
     """The values of a batch (or of a whole run's output) of the event's type: levels in
-    ``0..levels-1`` and the stop/pad rule of a sequence; finite values within the declared
-    range, those within the slack clamped into it (a new tensor only when one is outside).
-    Errors name the row, counted from ``first``.
+    ``0..levels-1`` and (unless ``rule`` is off) the stop/pad rule of a sequence; finite values
+    within the declared range, those within the slack clamped into it (a new tensor only when
+    one is outside). Errors name the row, counted from ``first``.
 
     All is checked with one reduction when all is well: ``aminmax`` for levels and ranges
     (NaN propagates through it, and an infinity is outside any range), else a ``sum``, which
@@ -509,7 +513,7 @@ def _checked_values(model: BatchModel, samples: torch.Tensor, first: int = 0) ->
                 model, f"sample_batch returned level {low if low < 0 else high}",
                 f"levels 0..{levels - 1}",
             )
-        if event.is_sequence:
+        if event.is_sequence and rule:
             fault = first_misplaced(samples, event)
             if fault is not None:
                 row, position, token, why = fault

@@ -478,6 +478,30 @@ def test_samples_breaking_the_stop_pad_rule_are_a_plugin_error(row: list[int],
         _Misplaces(row).sample(5, seed=0, batch_size=5)
 
 
+class _WideMisplaces(_Misplaces):
+    """The same broken row, returned as int64 for the uint8 event: the engine converts it."""
+
+    def sample_batch(self, streams: KeyedStreams, condition: torch.Tensor | None,
+                     **options: Any) -> torch.Tensor:
+        return super().sample_batch(streams, condition, **options).to(torch.int64)
+
+
+@pytest.mark.parametrize("how", ["sample", "sample_iter"])
+def test_converted_samples_breaking_the_stop_pad_rule_are_a_plugin_error(how: str) -> None:
+    # a batch that needs converting is checked for range before, and (here, by the run's
+    # check of its whole output, or the stream's check of each chunk) for the rule after
+    model = _WideMisplaces([3, 1, 0, 1, 0, 0])
+    phrase = r"token 1 at row 6, position 3: a stop token \(1\) in the middle of padding"
+
+    def draw() -> object:
+        if how == "sample":
+            return model.sample(9, seed=0, batch_size=7)
+        return list(model.sample_iter(9, seed=0, batch_size=7))
+
+    with pytest.raises(PluginError, match=rf"'tokens': sample_batch returned {phrase}"):
+        draw()
+
+
 def test_discrete_samples_in_another_integer_dtype_are_stored_as_declared() -> None:
     class Wide(Bytes):
         def sample_batch(self, *args: Any, **kw: Any) -> torch.Tensor:
