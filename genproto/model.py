@@ -287,7 +287,7 @@ class Model(abc.ABC):
         key: list[Any] = []
         for name, net in sorted(self.networks().items()):
             key.append(name)
-            for module in net.modules():
+            for module in sampling.all_modules((net,)):
                 key.extend((t.data_ptr(), t._version, t.dtype, t.shape, t.device)
                            for t in module._parameters.values() if t is not None)
                 skip = module._non_persistent_buffers_set

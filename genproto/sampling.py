@@ -36,7 +36,7 @@ import math
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -340,6 +340,23 @@ _EVAL_HOLDS: dict[int, tuple[torch.nn.Module, int, bool]] = {}
 _EVAL_LOCK = threading.Lock()
 
 
+def all_modules(networks: Iterable[torch.nn.Module]) -> list[torch.nn.Module]:
+    """Every module of ``networks`` once, each parent before its children, in the order
+    ``Module.modules()`` walks them -- without the prefixed names ``named_modules`` builds on
+    the way (~3x cheaper; every run walks them twice: eval mode and the weights hash)."""
+    seen: set[int] = set()
+    found: list[torch.nn.Module] = []
+    stack = list(networks)[::-1]
+    while stack:
+        module = stack.pop()
+        if id(module) in seen:
+            continue
+        seen.add(id(module))
+        found.append(module)
+        stack.extend([c for c in module._modules.values() if c is not None][::-1])
+    return found
+
+
 @contextlib.contextmanager
 def eval_mode(networks: Mapping[str, torch.nn.Module]) -> Iterator[None]:
     """Every module of ``networks`` in eval mode; each module's own mode restored on exit.
@@ -352,7 +369,7 @@ def eval_mode(networks: Mapping[str, torch.nn.Module]) -> Iterator[None]:
     every module in eval mode while no other run holds any (the common case) records nothing:
     there is nothing to restore.
     """
-    modules = list({id(m): m for net in networks.values() for m in net.modules()}.values())
+    modules = all_modules(networks.values())
     with _EVAL_LOCK:
         if not _EVAL_HOLDS and not any(m.training for m in modules):
             modules = []  # the common case: all in eval mode, no other run: nothing to restore

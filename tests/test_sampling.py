@@ -519,3 +519,14 @@ def test_a_log_likelihood_on_another_device_is_a_plugin_error() -> None:
     model = _Returns(values=lambda v: v.to("meta"))
     with pytest.raises(PluginError, match="on meta"):
         model.log_likelihood(Dice().sample(2, condition=0, seed=0), 0)
+
+
+def test_all_modules_walks_like_module_modules_and_visits_a_shared_module_once() -> None:
+    shared = torch.nn.Linear(2, 2)
+    first = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Sequential(shared, torch.nn.ReLU()))
+    second = torch.nn.Sequential(shared, torch.nn.Tanh())
+    walked = sampling.all_modules([first, second])
+    expected = list({id(m): m for net in (first, second) for m in net.modules()}.values())
+    assert [id(m) for m in walked] == [id(m) for m in expected]
+    assert sum(m is shared for m in walked) == 1
+    assert sampling.all_modules([]) == []
