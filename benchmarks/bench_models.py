@@ -25,6 +25,10 @@ rotated; :func:`bench_sampler.rounds`; ``n`` sized per configuration so a timing
   ``sum(bare) / sum(engine)``: two other readings of the same rounds; where they stray from the
   median, the rounds were too few for the load.
 
+A row gets ``--repeats`` rounds unless its timings are long: then as many as fit in
+``--budget`` seconds, never fewer than five (a batch of 1,024 digits from a 50-step diffusion
+takes seconds: such rows are long timings, not short rounds, and their ranges say so).
+
 Short runs include the engine's fixed cost per run (planning, provenance with the weights hash,
 eval mode: ~0.3 ms), as a user's calls do.
 
@@ -54,6 +58,7 @@ from genproto.model import Model
 
 TARGETS = {1024: 0.97, 16: 0.90}  # issue 22, target 1: batch size -> the least ratio
 CHECK_N = 40  # samples compared bitwise, bare loop against the engine
+MIN_ROUNDS = 5  # the fewest rounds a row gets, however long its timings
 
 
 def engine_run(model: Model, n: int, batch: int, condition: Any) -> torch.Tensor:
@@ -73,9 +78,10 @@ def same_samples(model: Model, module: ModuleType) -> bool:
     return True
 
 
-def sized_n(model: Model, batch: int, seconds: float, condition_n: int) -> int:
+def sized_n(model: Model, batch: int, seconds: float, condition_n: int) -> tuple[int, float]:
     """Samples that make one engine run take about ``seconds`` (two batches at least), sized
-    on a run long enough that the engine's fixed cost per run does not skew it."""
+    on a run long enough that the engine's fixed cost per run does not skew it; and the
+    seconds such a run is expected to take."""
     batches = 2
     engine_run(model, batches * batch, batch, bare.condition_for(model, batches * batch))
     while True:
@@ -86,12 +92,15 @@ def sized_n(model: Model, batch: int, seconds: float, condition_n: int) -> int:
             break
         batches *= 8
     per_batch = took / batches
-    return batch * max(2, min(round(seconds / per_batch), condition_n // batch))
+    batches = max(2, min(round(seconds / per_batch), condition_n // batch))
+    return batch * batches, per_batch * batches
 
 
 def measure(model: Model, module: ModuleType, batch: int, repeats: int,
-            seconds: float) -> dict[str, float]:
-    n = sized_n(model, batch, seconds, 1 << 17)
+            seconds: float, budget: float) -> dict[str, float]:
+    n, expected = sized_n(model, batch, seconds, 1 << 17)
+    # a model whose two batches take seconds gets fewer rounds (at least MIN_ROUNDS)
+    repeats = max(min(MIN_ROUNDS, repeats), min(repeats, int(budget / (2 * expected))))
     condition = bare.condition_for(model, n)
     values = bare.canonical(model, condition, n)
     bare_t, engine_t = rounds([
@@ -116,6 +125,9 @@ def main() -> None:
     parser.add_argument("--batches", nargs="+", type=int, default=[1024, 16])
     parser.add_argument("--repeats", type=int, default=41, help="rounds a row")
     parser.add_argument("--seconds", type=float, default=0.05, help="about one timing's length")
+    parser.add_argument("--budget", type=float, default=20.0,
+                        help="seconds of timing a row may take: slow models get fewer rounds "
+                        f"(at least {MIN_ROUNDS})")
     parser.add_argument("--quick", action="store_true", help="3 rounds of about 0.1 s")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
@@ -137,13 +149,14 @@ def main() -> None:
         equal = same_samples(model, module)
         for batch in args.batches:
             row = {"config": config.label, "equal": equal,
-                   **measure(model, module, batch, repeats, seconds)}
+                   **measure(model, module, batch, repeats, seconds, args.budget)}
             results.append(row)
             print(f"{row['config']:<28} batch {batch:>5}: best {row['best']:.3f}, total "
                   f"{row['total']:.3f}, paired "
                   f"{row['ratio']:.3f} ({row['low']:.3f}-{row['high']:.3f}), "
                   f"{row['engine_samples_per_s']:,.0f} "
-                  f"vs {row['bare_samples_per_s']:,.0f} samples/s, n={row['n']}"
+                  f"vs {row['bare_samples_per_s']:,.0f} samples/s, n={row['n']}, "
+                  f"{row['rounds']} rounds"
                   + ("" if equal else "  SAMPLES DIFFER"), flush=True)
     print("\n| model | batch | engine / bare: paired median (low-high) | best | total | target "
           "| engine samples/s | bare samples/s | n |\n"
