@@ -288,11 +288,11 @@ class Model(abc.ABC):
         for name, net in sorted(self.networks().items()):
             key.append(name)
             for module in sampling.all_modules((net,)):
-                key.extend((t.data_ptr(), t._version, t.dtype, t.shape, t.device)
-                           for t in module._parameters.values() if t is not None)
                 skip = module._non_persistent_buffers_set
+                saved = (*module._parameters.values(),
+                         *(t for b, t in module._buffers.items() if b not in skip))
                 key.extend((t.data_ptr(), t._version, t.dtype, t.shape, t.device)
-                           for b, t in module._buffers.items() if t is not None and b not in skip)
+                           for t in saved if t is not None)
         return tuple(key)
 
     def forget_weights_hash(self) -> None:

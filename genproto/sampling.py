@@ -415,7 +415,7 @@ def _progress(total: int, enabled: bool, desc: str) -> Any:
         return _NoProgress()
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, disable=not enabled, desc=desc, unit="sample", leave=False)
+    return tqdm(total=total, desc=desc, unit="sample", leave=False)
 
 
 @contextlib.contextmanager

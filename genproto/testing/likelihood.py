@@ -890,8 +890,7 @@ def _fit_cells(
 
 def _quadrature(
     log_density: Callable[[torch.Tensor], torch.Tensor], low: torch.Tensor, high: torch.Tensor,
-    dims: int, peak: torch.Tensor, model: GenerativeModel | None = None,
-    budget: float | None = None,
+    dims: int, peak: torch.Tensor, model: GenerativeModel, budget: float | None,
 ) -> tuple[stats.Grid, stats.Grid] | str:
     """Two resolutions of the midpoint rule that agree (coarse, fine), refining while they do not;
     or why the integral is inconclusive.
@@ -935,7 +934,7 @@ def _quadrature(
 
 def _counted_grid(
     log_density: Callable[[torch.Tensor], torch.Tensor], low: torch.Tensor, high: torch.Tensor,
-    size: int, model: GenerativeModel | None, budget: float | None,
+    size: int, model: GenerativeModel, budget: float | None,
 ) -> tuple[stats.Grid, float]:
     """The grid of ``size`` points an axis, and the network evaluations each point cost (0 when
     there is no budget, or the model declares no networks the engine can count)."""
