@@ -12,8 +12,8 @@ here, once, for every paradigm:
   the batch size, the number of processes or (for the integer draws) the device;
 * ``torch.inference_mode``, the networks in eval mode (their modes restored
   afterwards), optional bf16 autocast on CUDA;
-* counting network evaluations with forward hooks on the modules the model
-  declares as its networks, so the declared :class:`SampleCost` is checked;
+* counting network evaluations on the modules the model declares as its
+  networks (:mod:`genproto.counting`), so the declared :class:`SampleCost` is checked;
 * a provenance record that is enough to replay any single sample;
 * progress bars (tqdm), streaming (:func:`iter_chunks`) and ``.npy`` output that
   keeps memory flat and never leaves a half-written file under the final name.
@@ -46,6 +46,7 @@ import torch
 
 from genproto._atomic import atomic_path, check_target, writing
 from genproto.conditions import ConditionValues, batch_rows, describe_condition
+from genproto.counting import EvaluationCounter
 from genproto.errors import (
     GenprotoError,
     InvalidArgumentError,
@@ -137,92 +138,6 @@ class BatchModel(Protocol):
     def bytes_per_sample(self, **options: Any) -> int: ...
 
     def weights_sha256(self) -> str: ...
-
-
-def _call_rows(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int | None:
-    """The rows of a forward call: the leading dimension of its first tensor argument with
-    a dimension (positional first, one level into a tuple or list, then keyword); ``None``
-    when there is none (the call is taken to cover the whole batch)."""
-    if args and isinstance(args[0], torch.Tensor) and args[0].ndim:  # the common call
-        return int(args[0].shape[0])
-    for value in (*args, *kwargs.values()):
-        for item in value if isinstance(value, tuple | list) else (value,):
-            if isinstance(item, torch.Tensor) and item.ndim:
-                return int(item.shape[0])
-    return None
-
-
-class EvaluationCounter:
-    """Counts forward calls of a set of modules through forward hooks, and what each
-    sample waited for.
-
-    Used as a context manager; ``calls`` is the total since entry (``by_network`` per
-    network). A model whose output changes while no evaluation is counted is bypassing
-    the networks it declared (the contract suite checks for that). Only calls made by
-    the thread that entered the counter count: forward hooks run in the calling
-    thread, so two threads sampling one model each count their own.
-
-    Per sample (the meaning of :class:`~genproto.protocol.SampleCost`): each call
-    records its rows (the leading dimension of its first tensor argument), and
-    :meth:`settle`, called by the engine after each batch of B samples, counts every
-    call of that batch as ``min(rows, B)`` sample evaluations -- a call on the rows of
-    a few samples counts for those, a call on all of them (or on 2B rows of batched
-    guidance) once for each. ``evaluations_per_sample`` is the mean over the settled
-    samples, ``peak_evaluations_per_sample`` the largest of the batches' means.
-    """
-
-    def __init__(self, networks: Mapping[str, torch.nn.Module]) -> None:
-        self._networks = dict(networks)
-        self._handles: list[Any] = []
-        self._thread = threading.get_ident()
-        self.calls = 0
-        self.by_network: dict[str, int] = dict.fromkeys(self._networks, 0)
-        self.samples = 0
-        self.sample_evaluations = 0
-        self.peak_evaluations_per_sample = 0.0
-        self._pending: list[int | None] = []  # rows of each call since the last settle
-
-    def _hook(self, name: str) -> Any:
-        def hook(
-            module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any
-        ) -> None:
-            if threading.get_ident() == self._thread:
-                self.calls += 1
-                self.by_network[name] += 1
-                self._pending.append(_call_rows(args, kwargs))
-
-        return hook
-
-    def settle(self, batch: int) -> int:
-        """End a batch of ``batch`` samples: its calls count ``min(rows, batch)`` each.
-
-        Returns the batch's sample evaluations and adds them to the totals.
-        """
-        counted = sum(batch if rows is None else min(rows, batch) for rows in self._pending)
-        self._pending.clear()
-        self.samples += batch
-        self.sample_evaluations += counted
-        if batch:
-            self.peak_evaluations_per_sample = max(
-                self.peak_evaluations_per_sample, counted / batch
-            )
-        return counted
-
-    @property
-    def evaluations_per_sample(self) -> float:
-        """Sample evaluations per settled sample (0.0 before any)."""
-        return self.sample_evaluations / self.samples if self.samples else 0.0
-
-    def __enter__(self) -> EvaluationCounter:
-        self._thread = threading.get_ident()
-        for name, net in self._networks.items():
-            self._handles.append(net.register_forward_hook(self._hook(name), with_kwargs=True))
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
 
 
 @attrs.frozen

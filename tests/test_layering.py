@@ -21,7 +21,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
     for layer in (
         "protocol errors",
         "streams _streams_compiled distributions",
-        "validation conditions options _atomic checkpoint data local_folder",
+        "validation conditions counting options _atomic checkpoint data local_folder",
         "sampling",
         "model training",
         "hybrid hookspecs registry",

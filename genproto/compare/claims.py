@@ -281,7 +281,7 @@ def _cost(seconds: float | None, evaluations: float | None) -> str:
     parts = []
     if seconds is not None:
         parts.append(f"{num(1e3 * seconds)} ms")
-    if evaluations:  # 0: the networks bypassed their forward hooks (nothing was counted)
+    if evaluations:  # 0: the networks were bypassed (nothing was counted)
         parts.append(f"{num(evaluations, 4)} network evaluations")
     return f", {' and '.join(parts)} per image" if parts else ""
 

@@ -1,7 +1,7 @@
 """Measuring one model for ``genproto compare``: :func:`evaluate` and the stages it runs.
 
 :func:`evaluate` builds a :class:`~genproto.compare.records.ModelReport`:
-network evaluations per sample *counted* by the shared sampler's forward hooks
+network evaluations per sample *counted* by the shared sampler (:mod:`genproto.counting`)
 (not the declared cost), samples per second (timed), the likelihood in bits
 per dimension on the digits test split with its kind, and, for models of the
 8x8 digits, the sample-quality metrics of :mod:`genproto.metrics` (Frechet

@@ -320,7 +320,7 @@ def _check_networks(prop: str, model: Model) -> None:
     nets = guard(prop, "model.networks()", model.networks)
     if not isinstance(nets, Mapping) or not nets:
         fail(prop, "networks() must return a non-empty mapping of name to torch.nn.Module "
-                   "(the sampler counts evaluations through their forward hooks)",
+                   "(the sampler counts evaluations as calls of them)",
              reproduction="model.networks()")
     for key, net in nets.items():
         if not isinstance(key, str) or not isinstance(net, torch.nn.Module):
