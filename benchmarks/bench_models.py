@@ -3,6 +3,7 @@
     python benchmarks/bench_models.py                       # every installed configuration
     python benchmarks/bench_models.py --only gan vae flow   # some plugins (registry names)
     python benchmarks/bench_models.py --quick               # fewer, shorter rounds: a smoke run
+    python benchmarks/bench_models.py --budget 40           # more rounds a row: a narrower interval
 
 Issue 22, target 1: ``genproto.sampling.run`` (what ``model.sample`` calls) reaches >= 0.97x the
 throughput of a hand-written torch loop over the same networks, batch size and keyed draws at
@@ -15,19 +16,26 @@ Figures per row, from many short rounds (the two loops timed back to back in eac
 rotated; :func:`bench_sampler.rounds`; ``n`` sized per configuration so a timing takes about
 ``--seconds``, never fewer than two batches):
 
-* **paired median** of the per-round ratios ``bare / engine`` with their low-high range, the
-  figure the target is judged on: on a machine whose speed drifts from second to second (a
-  shared host), rounds of a few tens of milliseconds put the same drift on both timings of a
-  round, and the median of many such pairs moves less from run to run than that of a few long
-  rounds (session 9, two runs minutes apart, 41 rounds of 0.05 s: within 0.05 of each other
-  on every gan row, where 5 rounds of 0.3 s had moved by up to 0.13);
+* **paired median** of the per-round ratios ``bare / engine`` with its 95% confidence
+  interval (distribution-free, :func:`bench_sampler.median_interval`) and the rounds' low-high
+  range: on a machine whose speed drifts from second to second (a shared host), rounds of a
+  few tens of milliseconds put the same drift on both timings of a round, and the median of
+  many such pairs moves less from run to run than that of a few long rounds (session 9, two
+  runs minutes apart, 41 rounds of 0.05 s: within 0.05 of each other on every gan row, where
+  5 rounds of 0.3 s had moved by up to 0.13);
+* the **verdict** against the target, from the interval, not the median alone: ``ok`` when
+  the whole interval is at or above the target, ``below`` when all of it is under, ``within
+  noise`` when it straddles the target (more rounds, ``--budget``, would decide). Session 10,
+  the bare loop timed against itself for 150 rounds (gan grid25, batch 1,024): median 1.002,
+  interval 0.989-1.011 -- the resolution a row of that many rounds has;
 * **best**, ``min(bare) / min(engine)`` (:func:`bench_sampler.best_ratio`), and **total**,
   ``sum(bare) / sum(engine)``: two other readings of the same rounds; where they stray from the
   median, the rounds were too few for the load.
 
-A row gets ``--repeats`` rounds unless its timings are long: then as many as fit in
-``--budget`` seconds, never fewer than five (a batch of 1,024 digits from a 50-step diffusion
-takes seconds: such rows are long timings, not short rounds, and their ranges say so).
+A row gets as many rounds as fit in ``--budget`` seconds (15 by default: ~150 rounds of short
+timings), at most ``--repeats`` and never fewer than five (a batch of 1,024 digits from a
+50-step diffusion takes seconds: such rows are long timings, not short rounds, and their
+intervals say so).
 
 Short runs include the engine's fixed cost per run (planning, provenance with the weights hash,
 eval mode: ~0.3 ms), as a user's calls do.
@@ -99,7 +107,7 @@ def sized_n(model: Model, batch: int, seconds: float, condition_n: int) -> tuple
 def measure(model: Model, module: ModuleType, batch: int, repeats: int,
             seconds: float, budget: float) -> dict[str, float]:
     n, expected = sized_n(model, batch, seconds, 1 << 17)
-    # a model whose two batches take seconds gets fewer rounds (at least MIN_ROUNDS)
+    # as many rounds as the budget holds: fewer for a model whose timings take seconds
     repeats = max(min(MIN_ROUNDS, repeats), min(repeats, int(budget / (2 * expected))))
     condition = bare.condition_for(model, n)
     values = bare.canonical(model, condition, n)
@@ -111,11 +119,21 @@ def measure(model: Model, module: ModuleType, batch: int, repeats: int,
     ratio = paired_ratio(bare_t, engine_t)
     return {"batch_size": batch, "n": n, "best": best_ratio(bare_t, engine_t),
             "total": sum(bare_t) / sum(engine_t),
-            "ratio": ratio["median"], "low": ratio["low"],
-            "high": ratio["high"], "engine_samples_per_s": n / statistics.median(engine_t),
+            "ratio": ratio["median"], "low": ratio["low"], "high": ratio["high"],
+            "ci_low": ratio["ci_low"], "ci_high": ratio["ci_high"], "engine_samples_per_s": n / statistics.median(engine_t),
             "bare_samples_per_s": n / statistics.median(bare_t),
             "engine_spread": spread(engine_t), "bare_spread": spread(bare_t),
             "rounds": repeats}
+
+
+def verdict_of(row: dict[str, Any], target: float) -> str:
+    """``ok`` when the median's whole confidence interval is at or above ``target``,
+    ``**below**`` when all of it is under, ``within noise`` when it straddles it."""
+    if row["ci_low"] >= target:
+        return "ok"
+    if row["ci_high"] < target:
+        return "**below**"
+    return "within noise"
 
 
 def main() -> None:
@@ -123,10 +141,10 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", metavar="MODEL",
                         help="registry names of the models to run (default: all installed)")
     parser.add_argument("--batches", nargs="+", type=int, default=[1024, 16])
-    parser.add_argument("--repeats", type=int, default=41, help="rounds a row")
+    parser.add_argument("--repeats", type=int, default=401, help="the most rounds a row gets")
     parser.add_argument("--seconds", type=float, default=0.05, help="about one timing's length")
-    parser.add_argument("--budget", type=float, default=20.0,
-                        help="seconds of timing a row may take: slow models get fewer rounds "
+    parser.add_argument("--budget", type=float, default=15.0,
+                        help="seconds of timing a row: its rounds are as many as fit "
                         f"(at least {MIN_ROUNDS})")
     parser.add_argument("--quick", action="store_true", help="3 rounds of about 0.1 s")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -152,20 +170,22 @@ def main() -> None:
                    **measure(model, module, batch, repeats, seconds, args.budget)}
             results.append(row)
             print(f"{row['config']:<28} batch {batch:>5}: best {row['best']:.3f}, total "
-                  f"{row['total']:.3f}, paired "
-                  f"{row['ratio']:.3f} ({row['low']:.3f}-{row['high']:.3f}), "
+                  f"{row['total']:.3f}, paired {row['ratio']:.3f} (95% CI "
+                  f"{row['ci_low']:.3f}-{row['ci_high']:.3f}; rounds "
+                  f"{row['low']:.3f}-{row['high']:.3f}), "
                   f"{row['engine_samples_per_s']:,.0f} "
                   f"vs {row['bare_samples_per_s']:,.0f} samples/s, n={row['n']}, "
                   f"{row['rounds']} rounds"
                   + ("" if equal else "  SAMPLES DIFFER"), flush=True)
-    print("\n| model | batch | engine / bare: paired median (low-high) | best | total | target "
-          "| engine samples/s | bare samples/s | n |\n"
-          "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("\n| model | batch | engine / bare: paired median (95% CI) | rounds low-high | best "
+          "| total | target | engine samples/s | bare samples/s | n |\n"
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         target = TARGETS.get(r["batch_size"])
-        verdict = "" if target is None else (" ok" if r["ratio"] >= target else " **below**")
+        verdict = "" if target is None else f" {verdict_of(r, target)}"
         print(f"| {r['config']}{'' if r['equal'] else ' (samples differ!)'} | {r['batch_size']} "
-              f"| {r['ratio']:.3f} ({r['low']:.3f}-{r['high']:.3f}) | {r['best']:.3f} | "
+              f"| {r['ratio']:.3f} ({r['ci_low']:.3f}-{r['ci_high']:.3f}) | "
+              f"{r['low']:.3f}-{r['high']:.3f} ({r['rounds']}) | {r['best']:.3f} | "
               f"{r['total']:.3f} | "
               f"{'' if target is None else f'>= {target}'}{verdict} | "
               f"{r['engine_samples_per_s']:,.0f} | {r['bare_samples_per_s']:,.0f} | {r['n']:,} |")

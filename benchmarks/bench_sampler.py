@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import resource
 import statistics
@@ -77,14 +78,41 @@ def rounds(fns: Sequence[Callable[[], object]], repeats: int) -> list[list[float
     return times
 
 
+def median_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """A distribution-free confidence interval of the median of ``values``.
+
+    The order statistics ``(x_(j), x_(n+1-j))`` with the largest ``j`` for which
+    ``P(B < j) <= (1 - confidence) / 2``, ``B ~ Binomial(n, 1/2)``: the median lies below
+    ``x_(j)`` only if fewer than ``j`` values do (Conover, *Practical Nonparametric
+    Statistics*, 3rd ed., 1999, section 3.2). It assumes nothing about the values' shape but
+    that rounds are independent; a drift slower than a round makes it somewhat too narrow.
+    Too few values for any ``j >= 1`` give the whole range.
+    """
+    ordered = sorted(values)
+    n = len(ordered)
+    tail, below, j = (1.0 - confidence) / 2, 0.0, 0
+    while j < n // 2:
+        below += math.comb(n, j) / 2.0**n  # P(B = j) added: P(B < j + 1)
+        if below > tail:
+            break
+        j += 1
+    if j == 0:
+        return ordered[0], ordered[-1]
+    return ordered[j - 1], ordered[n - j]
+
+
 def paired_ratio(num: Sequence[float], den: Sequence[float]) -> dict[str, float]:
-    """The median of the per-round ratios ``num[r] / den[r]`` and their range.
+    """The median of the per-round ratios ``num[r] / den[r]``, their range, and a 95%
+    confidence interval of the median (:func:`median_interval`).
 
     A ratio of two timings taken in the same round is what load does not skew much; the
-    range says how stable it was (report it beside the median, never the median alone).
+    range says how stable it was (report it beside the median, never the median alone), the
+    interval how far the median itself may be from the one more rounds would give.
     """
     ratios = [a / b for a, b in zip(num, den, strict=True)]
-    return {"median": statistics.median(ratios), "low": min(ratios), "high": max(ratios)}
+    ci_low, ci_high = median_interval(ratios)
+    return {"median": statistics.median(ratios), "low": min(ratios), "high": max(ratios),
+            "ci_low": ci_low, "ci_high": ci_high}
 
 
 def best_ratio(num: Sequence[float], den: Sequence[float]) -> float:
