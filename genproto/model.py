@@ -288,11 +288,15 @@ class Model(abc.ABC):
         for name, net in sorted(self.networks().items()):
             key.append(name)
             for module in sampling.all_modules((net,)):
-                skip = module._non_persistent_buffers_set
-                saved = (*module._parameters.values(),
-                         *(t for b, t in module._buffers.items() if b not in skip))
-                key.extend((t.data_ptr(), t._version, t.dtype, t.shape, t.device)
-                           for t in saved if t is not None)
+                params, buffers = module._parameters, module._buffers
+                if not params and not buffers:  # containers, activations: most modules
+                    continue
+                saved = list(params.values())
+                if buffers:
+                    skip = module._non_persistent_buffers_set
+                    saved += [t for b, t in buffers.items() if b not in skip]
+                key += [(t.data_ptr(), t._version, t.dtype, t.shape, t.device)
+                        for t in saved if t is not None]
         return tuple(key)
 
     def forget_weights_hash(self) -> None:

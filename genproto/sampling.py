@@ -264,11 +264,14 @@ def all_modules(networks: Iterable[torch.nn.Module]) -> list[torch.nn.Module]:
     stack = list(networks)[::-1]
     while stack:
         module = stack.pop()
-        if id(module) in seen:
+        key = id(module)
+        if key in seen:
             continue
-        seen.add(id(module))
+        seen.add(key)
         found.append(module)
-        stack.extend([c for c in module._modules.values() if c is not None][::-1])
+        children = module._modules
+        if children:  # most modules are leaves: nothing to push
+            stack.extend([c for c in children.values() if c is not None][::-1])
     return found
 
 
