@@ -291,7 +291,7 @@ class Model(abc.ABC):
                 params, buffers = module._parameters, module._buffers
                 if not params and not buffers:  # containers, activations: most modules
                     continue
-                saved = list(params.values())
+                saved: list[torch.Tensor | None] = list(params.values())
                 if buffers:
                     skip = module._non_persistent_buffers_set
                     saved += [t for b, t in buffers.items() if b not in skip]
