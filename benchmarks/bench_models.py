@@ -14,7 +14,8 @@ different computations. A configuration without its bare module yet is listed wi
 
 Figures per row, from many short rounds (the two loops timed back to back in each round, order
 rotated; :func:`bench_sampler.rounds`; ``n`` sized per configuration so a timing takes about
-``--seconds``, never fewer than two batches):
+``--seconds`` and covers at least ``MIN_BATCHES`` batches where those fit the budget, never
+fewer than two):
 
 * **paired median** of the per-round ratios ``bare / engine`` with its 95% confidence
   interval (distribution-free, :func:`bench_sampler.median_interval`) and the rounds' low-high
@@ -67,6 +68,12 @@ from genproto.model import Model
 TARGETS = {1024: 0.97, 16: 0.90}  # issue 22, target 1: batch size -> the least ratio
 CHECK_N = 40  # samples compared bitwise, bare loop against the engine
 MIN_ROUNDS = 5  # the fewest rounds a row gets, however long its timings
+#: The fewest batches a timing covers when they fit the budget: throughput at a batch size is
+#: the steady state, where the engine's fixed cost per run (planning, the condition's digest,
+#: the weights hash: 0.5-1 ms on the session-10 machine) is under 1% (session 10: at about
+#: 0.05 s a timing, gan digits at batch 1,024 ran 3 batches and read 0.958, the fixed cost
+#: ~2% of it)
+MIN_BATCHES = 8
 
 
 def engine_run(model: Model, n: int, batch: int, condition: Any) -> torch.Tensor:
@@ -86,10 +93,12 @@ def same_samples(model: Model, module: ModuleType) -> bool:
     return True
 
 
-def sized_n(model: Model, batch: int, seconds: float, condition_n: int) -> tuple[int, float]:
-    """Samples that make one engine run take about ``seconds`` (two batches at least), sized
-    on a run long enough that the engine's fixed cost per run does not skew it; and the
-    seconds such a run is expected to take."""
+def sized_n(model: Model, batch: int, seconds: float, condition_n: int,
+            longest: float) -> tuple[int, float]:
+    """Samples that make one engine run take about ``seconds``, and at least ``MIN_BATCHES``
+    batches unless those would take more than ``longest`` seconds (then as many as fit, two at
+    least), sized on a run long enough that the engine's fixed cost per run does not skew it;
+    and the seconds such a run is expected to take."""
     batches = 2
     engine_run(model, batches * batch, batch, bare.condition_for(model, batches * batch))
     while True:
@@ -100,13 +109,14 @@ def sized_n(model: Model, batch: int, seconds: float, condition_n: int) -> tuple
             break
         batches *= 8
     per_batch = took / batches
-    batches = max(2, min(round(seconds / per_batch), condition_n // batch))
+    floor = max(2, min(MIN_BATCHES, int(longest / per_batch)))
+    batches = max(floor, min(round(seconds / per_batch), condition_n // batch))
     return batch * batches, per_batch * batches
 
 
 def measure(model: Model, module: ModuleType, batch: int, repeats: int,
             seconds: float, budget: float) -> dict[str, float]:
-    n, expected = sized_n(model, batch, seconds, 1 << 17)
+    n, expected = sized_n(model, batch, seconds, 1 << 17, budget / (2 * MIN_ROUNDS))
     # as many rounds as the budget holds: fewer for a model whose timings take seconds
     repeats = max(min(MIN_ROUNDS, repeats), min(repeats, int(budget / (2 * expected))))
     condition = bare.condition_for(model, n)
@@ -120,7 +130,8 @@ def measure(model: Model, module: ModuleType, batch: int, repeats: int,
     return {"batch_size": batch, "n": n, "best": best_ratio(bare_t, engine_t),
             "total": sum(bare_t) / sum(engine_t),
             "ratio": ratio["median"], "low": ratio["low"], "high": ratio["high"],
-            "ci_low": ratio["ci_low"], "ci_high": ratio["ci_high"], "engine_samples_per_s": n / statistics.median(engine_t),
+            "ci_low": ratio["ci_low"], "ci_high": ratio["ci_high"],
+            "engine_samples_per_s": n / statistics.median(engine_t),
             "bare_samples_per_s": n / statistics.median(bare_t),
             "engine_spread": spread(engine_t), "bare_spread": spread(bare_t),
             "rounds": repeats}
