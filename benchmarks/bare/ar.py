@@ -2,7 +2,7 @@
 
 * digits (:class:`~genproto_ar.model.PixelAR`): the Gumbel numbers of all 64 pixels in one keyed
   draw, then 64 one-token steps of the network's decoder over a cache, in passes of
-  ``DECODE_ROWS`` rows, each pixel ``argmax(logits + g)``. Each step calls the network as a
+  ``decode_rows`` rows, each pixel ``argmax(logits + g)``. Each step calls the network as a
   user would, ``net(tokens, cache)`` (a cache that carries the decoder takes its step).
 * names (:class:`~genproto_ar.names.NamesAR`): the GRU one character a step on the rows still
   running, a keyed Gumbel-max draw from those rows' streams, rows leaving at their stop.
@@ -23,7 +23,7 @@ from genproto.data.names_text import NAMES_MAX_LENGTH, NAMES_STOP, NAMES_VOCABUL
 from genproto.distributions import draw
 from genproto.model import Model
 from genproto.streams import KeyedStreams
-from genproto_ar.model import DECODE_ROWS, LEVELS, PIXELS, Decoder, PixelAR, pixel_noise
+from genproto_ar.model import LEVELS, PIXELS, Decoder, PixelAR, decode_rows, pixel_noise
 from genproto_ar.names import NamesAR
 from genproto_ar.points import COORDINATES, PointsAR, mixture, network_inputs
 
@@ -33,8 +33,9 @@ def _digits(model: PixelAR, streams: KeyedStreams, condition: torch.Tensor) -> t
     noise = pixel_noise(streams.fork("pixels"))  # (B, 64, 17)
     decoder = Decoder(model.net)
     out = torch.empty(B, PIXELS, dtype=torch.int64)  # (B, 64)
-    for start in range(0, B, DECODE_ROWS):
-        stop = min(start + DECODE_ROWS, B)
+    rows = decode_rows(model.net, B, model.device)
+    for start in range(0, B, rows):
+        stop = min(start + rows, B)
         cache = model.net.new_cache(stop - start, model.device, decoder=decoder)
         token = condition[start:stop] + LEVELS  # (R,) the class token
         for t in range(PIXELS):

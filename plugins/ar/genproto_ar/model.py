@@ -35,9 +35,10 @@ Sequence layout (one vocabulary of 27 tokens: levels 0..16, then classes as 17..
   as one matrix product with the attention scale folded into the query weights (exact: the
   scale 1/4 is a power of two), token and position embeddings summed once into a table, plain
   batched matrix products for attention over the cache (one query row: no mask, cheaper than
-  ``scaled_dot_product_attention``), and on the CPU the batch decoded in passes of
-  ``DECODE_ROWS`` rows so that a pass's cache stays in the processor's caches across the 64
-  steps. ``benchmarks/bench_ar_vs_hf.py`` measures it against Hugging Face ``generate``.
+  ``scaled_dot_product_attention``), and on the CPU the batch decoded in passes
+  (:func:`decode_rows`: 64 rows where the last-level cache holds a pass's cache across the 64
+  steps, up to 1,024 where it cannot). ``benchmarks/bench_ar_vs_hf.py`` measures it against
+  Hugging Face ``generate``.
 * The likelihood option ``distribution`` says which distribution the numbers refer to:
   ``"model"`` (default; p itself) or ``"sampling"`` (the warped conditionals that ``sample``
   draws from with the same ``temperature``/``top_k``; at ``T = 0`` that is a point mass, so the
@@ -46,8 +47,10 @@ Sequence layout (one vocabulary of 27 tokens: levels 0..16, then classes as 17..
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -83,6 +86,7 @@ __all__ = [
     "CLASSES",
     "DECODE_ROWS",
     "DEFAULTS",
+    "WIDE_DECODE_ROWS",
     "Decoder",
     "Dropout",
     "LEVELS",
@@ -93,6 +97,8 @@ __all__ = [
     "StreamDropout",
     "capabilities",
     "check_warping",
+    "decode_rows",
+    "last_level_cache_bytes",
     "pixel_noise",
     "warp_logits",
 ]
@@ -104,12 +110,57 @@ CLASSES = 10  # digit classes, tokens LEVELS .. LEVELS + CLASSES - 1
 PIXELS = 64  # 8 x 8 in raster order
 VOCAB = LEVELS + CLASSES
 
-#: Rows decoded together in one pass of the 64-step loop on the CPU. A pass's key/value cache
-#: (2 x layers x rows x 64 x width floats: 8 MiB for the shipped network at 64 rows) then stays
-#: in the processor's caches across the steps instead of streaming from memory at every step;
-#: the measured optimum of ``benchmarks/bench_ar_vs_hf.py``'s machine lies at 32-64 rows (at
-#: batch 1,024: about 1.2x the single pass). Rows are independent, so samples do not change.
+#: Rows decoded together in one pass of the 64-step loop on a CPU whose last-level cache holds
+#: four such passes' key/value caches (:func:`decode_rows`). A pass's cache (2 x layers x rows x
+#: 64 x width floats: 8 MiB for the shipped network at 64 rows) then stays in the processor's
+#: caches across the steps instead of streaming from memory at every step; the measured optimum
+#: of ``benchmarks/bench_ar_vs_hf.py``'s session-7 machine (AVX-512) lies at 32-64 rows (at batch
+#: 1,024: about 1.2x the single pass). Rows are independent, so samples do not change.
 DECODE_ROWS = 64
+
+#: Rows a pass takes on a CPU whose last-level cache is too small for :data:`DECODE_ROWS`-row
+#: passes to stay in it: there the cost of ~60 small operations a step is what a pass pays, so
+#: the larger the pass the better (session 10, an AVX2 host reporting an 8 MiB L3, batch 1,024:
+#: 64 rows 17.5k, 128 21.9k, 256 22.6k, 512 25.3k, 1,024 25.6k tokens/s). The cap bounds the
+#: cache's memory (128 MiB for the shipped network).
+WIDE_DECODE_ROWS = 1024
+
+_SYS_CPU_CACHE = Path("/sys/devices/system/cpu/cpu0/cache")
+
+
+@functools.cache
+def last_level_cache_bytes(root: Path = _SYS_CPU_CACHE) -> int | None:
+    """The size of the CPU's last-level cache as Linux reports it (``index*/level`` and
+    ``index*/size`` under ``root``), or ``None`` where it cannot be read."""
+    best: tuple[int, int] | None = None
+    try:
+        for index in root.glob("index*"):
+            level = int((index / "level").read_text())
+            text = (index / "size").read_text().strip().upper()
+            scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
+            size = int(text.rstrip("KMG")) * scale
+            if best is None or level > best[0]:
+                best = (level, size)
+    except (OSError, ValueError):
+        return None
+    return None if best is None else best[1]
+
+
+def decode_rows(net: PixelTransformer, batch: int, device: torch.device) -> int:
+    """The rows one pass of the cached decoder takes (rows are independent: any value gives
+    the same samples).
+
+    On an accelerator, the whole batch. On a CPU, :data:`DECODE_ROWS` when the last-level cache
+    holds four passes' key/value caches, or when its size is unknown; else (a small cache, where
+    no pass of a useful size stays in it) up to :data:`WIDE_DECODE_ROWS`.
+    """
+    if device.type != "cpu":
+        return max(batch, 1)
+    cache = last_level_cache_bytes()
+    per_row = 2 * len(net.blocks) * PIXELS * net.width * 4  # float32 keys and values
+    if cache is None or cache >= 4 * DECODE_ROWS * per_row:
+        return DECODE_ROWS
+    return max(1, min(batch, WIDE_DECODE_ROWS))
 
 #: The configuration of the shipped weights (``weights/digits``; the registry loads them).
 DEFAULTS: dict[str, Any] = {
@@ -502,7 +553,7 @@ class PixelAR(Model):
                 tokens[:, t + 1] = pick(self.net(tokens[:, :t + 1])[:, -1], t, everyone)
             return tokens[:, 1:].reshape(B, 8, 8)
         decoder = Decoder(self.net)
-        step = DECODE_ROWS if self.device.type == "cpu" else max(B, 1)
+        step = decode_rows(self.net, B, self.device)
         for start in range(0, B, step):
             rows = slice(start, min(start + step, B))
             part = tokens[rows]  # (R, 65) a view: writes land in tokens
