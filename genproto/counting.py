@@ -47,7 +47,7 @@ def call_rows(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int | None:
     return None
 
 
-Listener = tuple["EvaluationCounter", str]
+_Listener = tuple["EvaluationCounter", str]
 
 
 class _Tap:
@@ -60,7 +60,7 @@ class _Tap:
         self.module = module
         self.had_own = "forward" in module.__dict__  # an instance forward to restore on exit
         self.previous: Callable[..., Any] = module.forward
-        self.listeners: tuple[Listener, ...] = ()
+        self.listeners: tuple[_Listener, ...] = ()
         previous = self.previous
 
         def forward(*args: Any, **kwargs: Any) -> Any:
