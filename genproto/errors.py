@@ -13,6 +13,7 @@ so that a message always names the bad value, the allowed set and the fix.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -37,19 +38,31 @@ __all__ = [
     "OutputError",
     "OptionTypeError",
     "PluginError",
+    "TEXT_LIMIT",
     "TrainingDiverged",
     "TrainingNotSetUp",
     "UnknownModelError",
+    "VALUE_LIMIT",
 ]
 
 _MISSING: Any = object()
 
 
-def _short(value: Any, limit: int = 80) -> str:
-    """``repr`` of ``value`` cut to ``limit`` characters, with its type for clarity."""
+#: How much of a bad value's ``repr`` a message shows: a text or path whole up to
+#: ``TEXT_LIMIT`` characters (a file name must be readable to be fixed), anything else
+#: (tensors, arrays, long lists) up to ``VALUE_LIMIT``.
+VALUE_LIMIT = 80
+TEXT_LIMIT = 1024
+
+
+def _short(value: Any) -> str:
+    """``repr`` of ``value`` with its type for clarity, cut in the middle when longer than its
+    limit (so both the start and the end -- a path's file name -- stay visible)."""
     text = repr(value)
+    limit = TEXT_LIMIT if isinstance(value, (str, bytes, os.PathLike)) else VALUE_LIMIT
     if len(text) > limit:
-        text = text[: limit - 3] + "..."
+        head = (limit - 3) // 2
+        text = text[:head] + "..." + text[len(text) - (limit - 3 - head):]
     return f"{text} ({type(value).__name__})"
 
 
