@@ -151,6 +151,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", nargs="+", metavar="MODEL",
                         help="registry names of the models to run (default: all installed)")
+    parser.add_argument("--configs", nargs="+", metavar="LABEL",
+                        help='rows to run by their label in the table, e.g. vae "ar '
+                        'dataset=names" (default: every configuration of the --only models)')
     parser.add_argument("--batches", nargs="+", type=int, default=[1024, 16])
     parser.add_argument("--repeats", type=int, default=401, help="the most rounds a row gets")
     parser.add_argument("--seconds", type=float, default=0.05, help="about one timing's length")
@@ -168,7 +171,8 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     notes: list[str] = []
     for config, module, why in bare.installed():
-        if args.only and config.model not in args.only:
+        if (args.only and config.model not in args.only) or (
+                args.configs and config.label not in args.configs):
             continue
         if module is None:
             notes.append(f"{config.label}: skipped ({why})")
