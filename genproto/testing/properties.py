@@ -688,9 +688,9 @@ def _check_bypass(
 
 #: Samples per condition for the follow-the-condition check under the ``thorough`` profile, and
 #: under every other (``ci``): its likelihood half scores each condition's samples under every
-#: condition (k^2 calls for k conditions: 100 calls of 64 rows are ~3 minutes of a diffusion
-#: bound on one CPU core); the mean gap between classes is several nats a sample for the
-#: shipped models, which 16 samples resolve.
+#: condition, k^2 m rows for k conditions (a 10-class diffusion bound over 100 times is then
+#: 6,400 rows x 100 network calls at m = 64); the mean gap between classes is several nats a
+#: sample for the shipped models, which 16 samples resolve.
 FOLLOW_SAMPLES = 64
 FOLLOW_SAMPLES_CI = 16
 
@@ -798,10 +798,11 @@ def _cross_scores(prop: str, model: GenerativeModel, spec: ConditionSpec,
                   ) -> list[list[torch.Tensor]]:
     """``scores[c][d]``: ``log p(x | d)`` of condition ``c``'s samples ``x``, ``(m,)`` each.
 
-    One ``log_likelihood`` call over all ``k^2 m`` rows with per-sample conditions (which the
-    property has just checked act per sample), not ``k^2`` calls of ``m`` rows: a likelihood
-    that runs its networks many times a call (a diffusion bound over 100 times) pays its
-    per-call work once instead of ``k^2`` times (the digits diffusion, 10 classes: 41 -> 13 s)."""
+    One ``log_likelihood`` call over all ``k^2 m`` rows with per-sample conditions (the
+    property's sampling half has just checked that they act per sample), not ``k^2`` calls
+    of ``m`` rows: a likelihood that runs its networks many times a call (a diffusion bound
+    over 100 times) pays its per-call work once instead of ``k^2`` times (the digits
+    diffusion, 10 classes: 41 -> 13 s)."""
     k, m = len(conds), per_cond[0].shape[0]
     x = torch.cat([per_cond[c] for c in range(k) for _ in range(k)])  # (k*k*m, ...) rows (c, d, i)
     labels = stack_conditions(spec, [conds[d] for _ in range(k) for d in range(k)
