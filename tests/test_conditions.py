@@ -31,7 +31,7 @@ from condition_models import (
     Stopper,
     tokenize,
 )
-from conftest import run_single_and_torchrun
+from runners import run_single_and_torchrun
 from sampler_models import Dice, Walker
 
 from genproto import ConditionKind, ConditionSpec, Likelihood, NoneMeans, SampleCost, sampling

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import Runner
 from contract_models import BROKEN
+from runners import Runner
 
 from genproto import registry
 from genproto.cli.main import main

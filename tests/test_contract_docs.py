@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import _pip_install_target
+from runners import pip_install_target
 
 from genproto.streams import KeyedStreams
 from genproto.testing import PROPERTY_NAMES
@@ -53,7 +53,7 @@ def affine_plugin(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(body)
     target = tmp_path_factory.mktemp("site-affine")
-    _pip_install_target(target, project)
+    pip_install_target(target, project)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(target), env.get("PYTHONPATH", "")])
     env["GENPROTO_PLUGINS"] = "affine"

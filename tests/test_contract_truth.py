@@ -24,8 +24,8 @@ from typing import Any
 import attrs
 import pytest
 import torch
-from conftest import Runner
 from contract_models import BoundAboveExact, LikelihoodNaN, TruncatedPlane
+from runners import Runner
 
 import genproto
 from genproto import Capabilities, EventSpace, Likelihood, Paradigm, SampleCost, registry

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from conftest import run_single_and_torchrun
 from event_models import MAX_LENGTH, VOCABULARY, Bytes, Pixels, Tokens
 from PIL import Image
+from runners import run_single_and_torchrun
 
 from genproto import Capabilities, EventKind, EventSpace, Likelihood, Paradigm, SampleCost, sampling
 from genproto.checkpoint import PluginInfo, read_config, save_checkpoint
